@@ -1,0 +1,29 @@
+"""One exception tree for the hearing area; ``web/errors.py`` maps it to HTTP."""
+
+
+class HearingError(Exception):
+    """Base of every hearing-domain error."""
+
+
+class NotFoundError(HearingError):
+    """The thing does not exist, or the caller may not know that it does."""
+
+
+class PermissionDeniedError(HearingError):
+    """The caller's role does not allow the action."""
+
+
+class IllegalTransitionError(HearingError):
+    """A state change the state machine does not allow."""
+
+
+class ConflictError(HearingError):
+    """The request contradicts current data (duplicate case number, a state changed meanwhile)."""
+
+
+class InvalidTokenError(HearingError):
+    """A join token that is malformed, tampered with, expired or revoked."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
