@@ -406,3 +406,42 @@ class Participant:
     state: ParticipantState
     display_name: str
     party_id: UUID | None
+
+
+class ActorKind(StrEnum):
+    STAFF = "staff"
+    PARTICIPANT = "participant"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is asking: a signed-in staff user, a participant holding a join token, or the system."""
+
+    kind: ActorKind
+    id: UUID | None
+    court_id: UUID | None
+    staff_role: StaffRole | None = None
+    hearing_id: UUID | None = None
+    role: Role | None = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(kind=ActorKind.SYSTEM, id=None, court_id=None)
+
+    def may(self, permission: Permission, *, court_id: UUID, hearing_id: UUID | None) -> bool:
+        """Whether this actor may exercise ``permission`` on something of ``court_id``."""
+        if self.kind is ActorKind.SYSTEM:
+            return True
+        if self.kind is ActorKind.STAFF:
+            return (
+                self.staff_role is not None
+                and self.court_id == court_id
+                and staff_may(self.staff_role, permission)
+            )
+        return (
+            self.role is not None
+            and hearing_id is not None
+            and self.hearing_id == hearing_id
+            and role_may(self.role, permission)
+        )

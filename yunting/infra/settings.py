@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,8 +45,11 @@ class Settings(BaseSettings):
     # Empty means in-process bus, queue and rate limits.
     redis_url: str = ""
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    ledger_signing_key: SecretStr = SecretStr("")
     public_base_url: str = "http://127.0.0.1:8000"
     default_locale: str = "zh-CN"
+    # Day views and notices use the court's local time; storage is always UTC.
+    court_timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -55,6 +59,11 @@ class Settings(BaseSettings):
     # Limits on what clients may send us.
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1_048_576, ge=1024)
+
+    # Argon2id cost for staff passwords (defaults: the library's, RFC 9106 second choice).
+    # Tests lower them; production should keep or raise them.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
 
     # Lifetimes (seconds).
     session_ttl_s: int = Field(default=12 * 3600, ge=60)

@@ -1,0 +1,813 @@
+"""Use cases of the hearing area. Keyword-only; each is one database transaction.
+
+Authorization happens here, against ``Actor.may``: routes and (later) the signaling core call these
+functions and never touch tables. Other courts' objects are reported as not found, so ids cannot be
+probed across courts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from yunting.hearing import repository as repo
+from yunting.hearing.errors import (
+    ConflictError,
+    IllegalTransitionError,
+    InvalidTokenError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from yunting.hearing.model import (
+    ACTION_PERMISSION,
+    FINAL_HEARING_STATES,
+    Actor,
+    ActorKind,
+    Case,
+    CaseStatus,
+    Court,
+    Grants,
+    Hearing,
+    HearingAction,
+    HearingState,
+    Participant,
+    ParticipantState,
+    Party,
+    PartySide,
+    Permission,
+    Person,
+    Role,
+    Transition,
+    plan_hearing_transition,
+    plan_participant_transition,
+)
+from yunting.hearing.ports import EvidenceLog
+from yunting.hearing.tokens import (
+    JoinClaims,
+    decode_join_token,
+    derive_key,
+    encode_join_token,
+    new_jti,
+)
+from yunting.infra.clock import Clock, as_utc
+from yunting.infra.db import Database
+from yunting.infra.errors import InvalidInputError
+from yunting.service_delivery.ports import (
+    Channel,
+    MessagePurpose,
+    MessageSender,
+    OutgoingMessage,
+)
+
+logger = logging.getLogger(__name__)
+
+# "(2026)浙0192民初1234号": year in half- or full-width brackets, court and case-type code, serial.
+CASE_NUMBER_RE = re.compile(r"^[(（]\d{4}[)）][\w\u4e00-\u9fff]{1,20}?\d+号$")
+
+
+@dataclass(frozen=True, slots=True)
+class HearingDetail:
+    hearing: Hearing
+    case: Case
+    participants: list[Participant]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedLink:
+    participant_id: UUID
+    token: str
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeResult:
+    participant_id: UUID
+    channel: Channel
+    message_id: UUID
+
+
+class HearingService:
+    """Cases, hearings and participants. Built once in the app lifespan."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        secret_key: str,
+        public_base_url: str,
+        join_token_ttl: timedelta,
+        court_timezone: ZoneInfo,
+        evidence: EvidenceLog | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._token_key = derive_key(secret_key, "join-token")
+        self._base_url = public_base_url.rstrip("/")
+        self._join_ttl = join_token_ttl
+        self._tz = court_timezone
+        self._evidence = evidence
+
+    # Authorization helpers --------------------------------------------------------------------
+
+    @staticmethod
+    def _require(
+        actor: Actor, permission: Permission, *, court_id: UUID, hearing_id: UUID | None = None
+    ) -> None:
+        if not actor.may(permission, court_id=court_id, hearing_id=hearing_id):
+            raise PermissionDeniedError(f"your role may not {permission}")
+
+    @staticmethod
+    def _visible(actor: Actor, *, court_id: UUID, hearing_id: UUID | None = None) -> bool:
+        if actor.kind is ActorKind.SYSTEM:
+            return True
+        if actor.kind is ActorKind.STAFF:
+            return actor.court_id == court_id
+        return hearing_id is not None and actor.hearing_id == hearing_id
+
+    async def _load_case(self, conn: AsyncConnection, actor: Actor, case_id: UUID) -> Case:
+        case = await repo.get_case(conn, case_id)
+        if case is None or not self._visible(actor, court_id=case.court_id):
+            raise NotFoundError(f"no case {case_id}")
+        return case
+
+    async def _load_hearing(
+        self, conn: AsyncConnection, actor: Actor, hearing_id: UUID, *, for_update: bool = False
+    ) -> Hearing:
+        hearing = await repo.get_hearing(conn, hearing_id, for_update=for_update)
+        if hearing is None or not self._visible(
+            actor, court_id=hearing.court_id, hearing_id=hearing.id
+        ):
+            raise NotFoundError(f"no hearing {hearing_id}")
+        return hearing
+
+    # Courts and persons -----------------------------------------------------------------------
+
+    async def ensure_court(self, *, name: str, code: str) -> Court:
+        """Create the court with ``code`` unless it exists (idempotent, for set-up and demo)."""
+        async with self._db.transaction() as conn:
+            existing = await repo.get_court_by_code(conn, code)
+            if existing is not None:
+                return existing
+            court = Court(id=uuid.uuid4(), name=name, code=code)
+            await repo.insert_court(conn, court)
+            return court
+
+    async def get_court(self, *, court_id: UUID) -> Court:
+        async with self._db.read() as conn:
+            court = await repo.get_court(conn, court_id)
+        if court is None:
+            raise NotFoundError(f"no court {court_id}")
+        return court
+
+    async def create_person(
+        self,
+        *,
+        actor: Actor,
+        name: str,
+        phone: str | None,
+        email: str | None,
+        id_number_last4: str | None,
+    ) -> Person:
+        if actor.court_id is None:
+            raise PermissionDeniedError("only court staff may register persons")
+        self._require(actor, Permission.PARTICIPANT_ADD, court_id=actor.court_id)
+        person = Person(
+            id=uuid.uuid4(),
+            court_id=actor.court_id,
+            name=name,
+            phone=phone,
+            email=email,
+            id_number_last4=id_number_last4,
+        )
+        async with self._db.transaction() as conn:
+            await repo.insert_person(conn, person, at=self._clock.now())
+        return person
+
+    async def get_person(self, *, actor: Actor, person_id: UUID) -> Person:
+        async with self._db.read() as conn:
+            person = await repo.get_person(conn, person_id)
+        if person is None or not self._visible(actor, court_id=person.court_id):
+            raise NotFoundError(f"no person {person_id}")
+        return person
+
+    # Cases ------------------------------------------------------------------------------------
+
+    async def create_case(self, *, actor: Actor, number: str, title: str, cause: str) -> Case:
+        """Register a case (立案) in the actor's court. Case numbers are unique per court."""
+        if actor.court_id is None:
+            raise PermissionDeniedError("only court staff may create cases")
+        self._require(actor, Permission.CASE_CREATE, court_id=actor.court_id)
+        number = number.strip()
+        if not CASE_NUMBER_RE.match(number):
+            raise InvalidInputError(
+                f"case number {number!r} is not of the form (2026)浙0192民初1234号"
+            )
+        case = Case(
+            id=uuid.uuid4(),
+            court_id=actor.court_id,
+            number=number,
+            title=title.strip(),
+            cause=cause.strip(),
+            status=CaseStatus.OPEN,
+            created_at=self._clock.now(),
+        )
+        async with self._db.transaction() as conn:
+            if await repo.case_number_exists(conn, actor.court_id, number):
+                raise ConflictError(f"case number {number} already exists in this court")
+            await repo.insert_case(conn, case, created_by=actor.id)
+            await self._audit(
+                conn,
+                actor=actor,
+                entity="case",
+                entity_id=case.id,
+                hearing_id=None,
+                case_id=case.id,
+                action="case.create",
+                from_state=None,
+                to_state=case.status.value,
+                reason="",
+            )
+        logger.info("case %s created", case.id, extra={"case_id": str(case.id)})
+        return case
+
+    async def list_cases(self, *, actor: Actor, limit: int = 50, offset: int = 0) -> list[Case]:
+        if actor.court_id is None:
+            raise PermissionDeniedError("only court staff may list cases")
+        self._require(actor, Permission.CASE_VIEW, court_id=actor.court_id)
+        async with self._db.read() as conn:
+            return await repo.list_cases(conn, actor.court_id, limit=limit, offset=offset)
+
+    async def get_case(self, *, actor: Actor, case_id: UUID) -> Case:
+        async with self._db.read() as conn:
+            case = await self._load_case(conn, actor, case_id)
+        self._require(actor, Permission.CASE_VIEW, court_id=case.court_id)
+        return case
+
+    async def add_party(
+        self,
+        *,
+        actor: Actor,
+        case_id: UUID,
+        person_id: UUID,
+        side: PartySide,
+        counsel_person_id: UUID | None = None,
+    ) -> Party:
+        async with self._db.transaction() as conn:
+            case = await self._load_case(conn, actor, case_id)
+            self._require(actor, Permission.PARTICIPANT_ADD, court_id=case.court_id)
+            for pid in (person_id, counsel_person_id):
+                if pid is None:
+                    continue
+                person = await repo.get_person(conn, pid)
+                if person is None or person.court_id != case.court_id:
+                    raise NotFoundError(f"no person {pid}")
+            party = Party(
+                id=uuid.uuid4(),
+                case_id=case.id,
+                person_id=person_id,
+                side=side,
+                counsel_person_id=counsel_person_id,
+            )
+            await repo.insert_party(conn, party)
+        return party
+
+    async def list_parties(self, *, actor: Actor, case_id: UUID) -> list[Party]:
+        async with self._db.read() as conn:
+            case = await self._load_case(conn, actor, case_id)
+            self._require(actor, Permission.CASE_VIEW, court_id=case.court_id)
+            return await repo.list_parties(conn, case_id)
+
+    # Hearings ---------------------------------------------------------------------------------
+
+    async def schedule_hearing(
+        self,
+        *,
+        actor: Actor,
+        case_id: UUID,
+        scheduled_start: datetime,
+        expected_minutes: int,
+        is_public: bool,
+        recording_required: bool = True,
+        title: str = "",
+    ) -> Hearing:
+        if scheduled_start.tzinfo is None:
+            raise InvalidInputError("scheduled_start must carry a timezone offset")
+        if not 5 <= expected_minutes <= 24 * 60:
+            raise InvalidInputError(f"expected_minutes must be 5..1440, got {expected_minutes}")
+        async with self._db.transaction() as conn:
+            case = await self._load_case(conn, actor, case_id)
+            self._require(actor, Permission.HEARING_SCHEDULE, court_id=case.court_id)
+            if case.status is not CaseStatus.OPEN:
+                raise ConflictError(f"case {case.number} is {case.status}; cannot schedule")
+            hearing = Hearing(
+                id=uuid.uuid4(),
+                case_id=case.id,
+                court_id=case.court_id,
+                scheduled_start=as_utc(scheduled_start),
+                expected_minutes=expected_minutes,
+                is_public=is_public,
+                recording_required=recording_required,
+                state=HearingState.SCHEDULED,
+                title=title.strip() or case.title,
+                locked=False,
+            )
+            await repo.insert_hearing(conn, hearing, at=self._clock.now())
+            await self._audit(
+                conn,
+                actor=actor,
+                entity="hearing",
+                entity_id=hearing.id,
+                hearing_id=hearing.id,
+                case_id=case.id,
+                action="hearing.schedule",
+                from_state=None,
+                to_state=hearing.state.value,
+                reason="",
+            )
+        logger.info("hearing %s scheduled", hearing.id, extra={"hearing_id": str(hearing.id)})
+        return hearing
+
+    async def get_hearing(self, *, actor: Actor, hearing_id: UUID) -> HearingDetail:
+        async with self._db.read() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id)
+            self._require(
+                actor, Permission.HEARING_VIEW, court_id=hearing.court_id, hearing_id=hearing.id
+            )
+            case = await repo.get_case(conn, hearing.case_id)
+            if case is None:  # foreign key makes this impossible; keep mypy and readers honest
+                raise NotFoundError(f"no case {hearing.case_id}")
+            parts = await repo.list_participants(conn, hearing.id)
+        return HearingDetail(hearing=hearing, case=case, participants=parts)
+
+    async def list_hearings_for_day(
+        self, *, actor: Actor, day: date
+    ) -> list[tuple[Hearing, list[Participant]]]:
+        """The hearings of ``day`` in the court's time zone, with their participants."""
+        if actor.court_id is None:
+            raise PermissionDeniedError("only court staff may see the day's hearings")
+        self._require(actor, Permission.HEARING_VIEW, court_id=actor.court_id)
+        start = datetime.combine(day, time.min, tzinfo=self._tz)
+        end = start + timedelta(days=1)
+        async with self._db.read() as conn:
+            found = await repo.list_hearings_between(conn, actor.court_id, start, end)
+            parts = await repo.list_participants_for_hearings(conn, [h.id for h in found])
+        return [(h, parts[h.id]) for h in found]
+
+    async def list_hearings_for_case(self, *, actor: Actor, case_id: UUID) -> list[Hearing]:
+        async with self._db.read() as conn:
+            case = await self._load_case(conn, actor, case_id)
+            self._require(actor, Permission.HEARING_VIEW, court_id=case.court_id)
+            return await repo.list_hearings_for_case(conn, case.id)
+
+    async def change_hearing_state(
+        self, *, actor: Actor, hearing_id: UUID, action: HearingAction, reason: str = ""
+    ) -> Transition[HearingState]:
+        """Apply a lifecycle action (start, pause, ...) through the one transition function.
+
+        The new state, its audit event and its ledger entry commit together, before anyone is
+        told; a concurrent change makes this fail with ``ConflictError`` instead of overwriting.
+        """
+        async with self._db.transaction() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id, for_update=True)
+            self._require(
+                actor, ACTION_PERMISSION[action], court_id=hearing.court_id, hearing_id=hearing.id
+            )
+            transition = plan_hearing_transition(
+                hearing_id=hearing.id, current=hearing.state, action=action, reason=reason
+            )
+            changed = await repo.set_hearing_state(
+                conn, hearing.id, expected=transition.from_state, new=transition.to_state
+            )
+            if not changed:
+                raise ConflictError("the hearing's state changed meanwhile; reload and retry")
+            await self._audit(
+                conn,
+                actor=actor,
+                entity="hearing",
+                entity_id=hearing.id,
+                hearing_id=hearing.id,
+                case_id=hearing.case_id,
+                action=f"hearing.{action.value}",
+                from_state=transition.from_state.value,
+                to_state=transition.to_state.value,
+                reason=reason,
+                legal_weight=True,
+            )
+        logger.info(
+            "hearing %s: %s -> %s",
+            hearing.id,
+            transition.from_state,
+            transition.to_state,
+            extra={"hearing_id": str(hearing.id), "action": action.value},
+        )
+        return transition
+
+    async def set_locked(self, *, actor: Actor, hearing_id: UUID, locked: bool) -> None:
+        """Lock the hearing: nobody new is admitted from the lobby."""
+        async with self._db.transaction() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id, for_update=True)
+            self._require(
+                actor, Permission.HEARING_LOCK, court_id=hearing.court_id, hearing_id=hearing.id
+            )
+            if hearing.state in FINAL_HEARING_STATES:
+                raise IllegalTransitionError(f"the hearing is {hearing.state}")
+            await repo.set_hearing_locked(conn, hearing.id, locked=locked)
+            await self._audit(
+                conn,
+                actor=actor,
+                entity="hearing",
+                entity_id=hearing.id,
+                hearing_id=hearing.id,
+                case_id=hearing.case_id,
+                action="hearing.lock" if locked else "hearing.unlock",
+                from_state=None,
+                to_state=None,
+                reason="",
+            )
+
+    # Participants -----------------------------------------------------------------------------
+
+    async def add_participant(
+        self,
+        *,
+        actor: Actor,
+        hearing_id: UUID,
+        person_id: UUID,
+        role: Role,
+        party_id: UUID | None = None,
+        display_name: str = "",
+    ) -> Participant:
+        async with self._db.transaction() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id)
+            self._require(actor, Permission.PARTICIPANT_ADD, court_id=hearing.court_id)
+            if hearing.state in FINAL_HEARING_STATES:
+                raise ConflictError(f"the hearing is {hearing.state}; nobody can be added")
+            if role is Role.OBSERVER and not hearing.is_public:
+                raise ConflictError("observers may only attend a public hearing (公开审理)")
+            person = await repo.get_person(conn, person_id)
+            if person is None or person.court_id != hearing.court_id:
+                raise NotFoundError(f"no person {person_id}")
+            if party_id is not None:
+                party = await repo.get_party(conn, party_id)
+                if party is None or party.case_id != hearing.case_id:
+                    raise NotFoundError(f"no party {party_id} in this case")
+            if await repo.participant_exists(conn, hearing.id, person.id, role):
+                raise ConflictError(f"{person.name} is already a {role} of this hearing")
+            participant = Participant(
+                id=uuid.uuid4(),
+                hearing_id=hearing.id,
+                person_id=person.id,
+                role=role,
+                state=ParticipantState.INVITED,
+                display_name=display_name.strip() or person.name,
+                party_id=party_id,
+            )
+            await repo.insert_participant(conn, participant, at=self._clock.now())
+            await self._audit(
+                conn,
+                actor=actor,
+                entity="participant",
+                entity_id=participant.id,
+                hearing_id=hearing.id,
+                case_id=hearing.case_id,
+                action="participant.add",
+                from_state=None,
+                to_state=participant.state.value,
+                reason=role.value,
+            )
+        return participant
+
+    async def list_participants(self, *, actor: Actor, hearing_id: UUID) -> list[Participant]:
+        async with self._db.read() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id)
+            self._require(
+                actor, Permission.HEARING_VIEW, court_id=hearing.court_id, hearing_id=hearing.id
+            )
+            return await repo.list_participants(conn, hearing.id)
+
+    async def change_participant_state(
+        self,
+        *,
+        actor: Actor,
+        participant_id: UUID,
+        to: ParticipantState,
+        action: str,
+        reason: str = "",
+        permission: Permission | None = None,
+    ) -> Transition[ParticipantState]:
+        """Move a participant through the one participant transition function.
+
+        ``permission`` is what the actor needs (admit, remove, ...); ``None`` means the
+        participant is acting on itself (verifying, entering the lobby, leaving).
+        """
+        async with self._db.transaction() as conn:
+            participant = await repo.get_participant(conn, participant_id, for_update=True)
+            if participant is None:
+                raise NotFoundError(f"no participant {participant_id}")
+            hearing = await self._load_hearing(conn, actor, participant.hearing_id)
+            if permission is not None:
+                self._require(actor, permission, court_id=hearing.court_id, hearing_id=hearing.id)
+            elif actor.kind is ActorKind.PARTICIPANT and actor.id != participant.id:
+                raise PermissionDeniedError("a participant may only change its own state")
+            transition = plan_participant_transition(
+                participant_id=participant.id, current=participant.state, to=to, reason=reason
+            )
+            if not await repo.set_participant_state(
+                conn, participant.id, expected=transition.from_state, new=transition.to_state
+            ):
+                raise ConflictError("the participant's state changed meanwhile")
+            await self._audit(
+                conn,
+                actor=actor,
+                entity="participant",
+                entity_id=participant.id,
+                hearing_id=hearing.id,
+                case_id=hearing.case_id,
+                action=action,
+                from_state=transition.from_state.value,
+                to_state=transition.to_state.value,
+                reason=reason,
+                legal_weight=True,
+            )
+        logger.info(
+            "participant %s: %s -> %s",
+            participant.id,
+            transition.from_state,
+            transition.to_state,
+            extra={"hearing_id": str(hearing.id), "participant_id": str(participant.id)},
+        )
+        return transition
+
+    # Join tokens ------------------------------------------------------------------------------
+
+    async def issue_join_link(self, *, actor: Actor, participant_id: UUID) -> IssuedLink:
+        """Sign a join token for the participant and record it (so it can be revoked)."""
+        async with self._db.transaction() as conn:
+            return await self._issue_link(conn, actor=actor, participant_id=participant_id)
+
+    async def _issue_link(
+        self, conn: AsyncConnection, *, actor: Actor, participant_id: UUID
+    ) -> IssuedLink:
+        participant = await repo.get_participant(conn, participant_id)
+        if participant is None:
+            raise NotFoundError(f"no participant {participant_id}")
+        hearing = await self._load_hearing(conn, actor, participant.hearing_id)
+        self._require(actor, Permission.PARTICIPANT_ISSUE_LINK, court_id=hearing.court_id)
+        if participant.state is ParticipantState.REMOVED:
+            raise ConflictError("the participant was removed from this hearing")
+        if hearing.state in FINAL_HEARING_STATES:
+            raise ConflictError(f"the hearing is {hearing.state}")
+        now = self._clock.now()
+        # A link outlives the hearing's scheduled end by a day at most, and never the TTL.
+        hearing_end = hearing.scheduled_start + timedelta(minutes=hearing.expected_minutes)
+        expires_at = min(now + self._join_ttl, max(hearing_end + timedelta(days=1), now))
+        claims = JoinClaims(
+            jti=new_jti(),
+            hearing_id=hearing.id,
+            participant_id=participant.id,
+            role=participant.role,
+            grants=Grants.for_role(participant.role),
+            issued_at=now,
+            expires_at=expires_at.replace(microsecond=0),
+        )
+        token = encode_join_token(claims, key=self._token_key)
+        await repo.insert_join_token(
+            conn,
+            jti=claims.jti,
+            participant_id=participant.id,
+            hearing_id=hearing.id,
+            issued_at=now,
+            expires_at=claims.expires_at,
+            issued_by=actor.id,
+        )
+        await self._audit(
+            conn,
+            actor=actor,
+            entity="participant",
+            entity_id=participant.id,
+            hearing_id=hearing.id,
+            case_id=hearing.case_id,
+            action="participant.issue_link",
+            from_state=None,
+            to_state=None,
+            reason="",
+        )
+        return IssuedLink(
+            participant_id=participant.id,
+            token=token,
+            url=f"{self._base_url}/j/{token}",
+            expires_at=claims.expires_at,
+        )
+
+    async def revoke_join_links(self, *, actor: Actor, participant_id: UUID) -> int:
+        """Revoke every outstanding join token of the participant; returns how many."""
+        async with self._db.transaction() as conn:
+            participant = await repo.get_participant(conn, participant_id)
+            if participant is None:
+                raise NotFoundError(f"no participant {participant_id}")
+            hearing = await self._load_hearing(conn, actor, participant.hearing_id)
+            self._require(actor, Permission.PARTICIPANT_REVOKE_LINK, court_id=hearing.court_id)
+            count = await repo.revoke_join_tokens(
+                conn, participant.id, at=self._clock.now(), by=actor.id
+            )
+            await self._audit(
+                conn,
+                actor=actor,
+                entity="participant",
+                entity_id=participant.id,
+                hearing_id=hearing.id,
+                case_id=hearing.case_id,
+                action="participant.revoke_links",
+                from_state=None,
+                to_state=None,
+                reason=f"{count} revoked",
+            )
+        return count
+
+    async def verify_join_token(self, *, token: str) -> JoinClaims:
+        """Check signature, expiry and revocation; the participant must still be in the hearing.
+
+        Raises ``InvalidTokenError`` (reason: malformed, bad_signature, expired, revoked, removed,
+        hearing_over).
+        """
+        claims = decode_join_token(token, key=self._token_key, now=self._clock.now())
+        async with self._db.read() as conn:
+            row = await repo.get_join_token_row(conn, claims.jti)
+            if row is None or row.participant_id != claims.participant_id:
+                raise InvalidTokenError("join token is not known", reason="revoked")
+            if row.revoked_at is not None:
+                raise InvalidTokenError("join token was revoked", reason="revoked")
+            participant = await repo.get_participant(conn, claims.participant_id)
+            hearing = await repo.get_hearing(conn, claims.hearing_id)
+        if participant is None or participant.state is ParticipantState.REMOVED:
+            raise InvalidTokenError("participant was removed", reason="removed")
+        if hearing is None or hearing.state in FINAL_HEARING_STATES:
+            raise InvalidTokenError("the hearing is over", reason="hearing_over")
+        return claims
+
+    def actor_for(self, claims: JoinClaims, *, court_id: UUID) -> Actor:
+        return Actor(
+            kind=ActorKind.PARTICIPANT,
+            id=claims.participant_id,
+            court_id=court_id,
+            hearing_id=claims.hearing_id,
+            role=claims.role,
+        )
+
+    # Notices ----------------------------------------------------------------------------------
+
+    async def send_hearing_notices(
+        self, *, actor: Actor, hearing_id: UUID, sender: MessageSender
+    ) -> list[NoticeResult]:
+        """Send each invited participant (not staff) a notice with a fresh join link, by SMS and
+        email where the person has them. Links are committed before any message leaves."""
+        links: list[tuple[Participant, Person, IssuedLink]] = []
+        async with self._db.transaction() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id)
+            self._require(actor, Permission.NOTICE_SEND, court_id=hearing.court_id)
+            case = await repo.get_case(conn, hearing.case_id)
+            if case is None:
+                raise NotFoundError(f"no case {hearing.case_id}")
+            if hearing.state in FINAL_HEARING_STATES:
+                raise ConflictError(f"the hearing is {hearing.state}")
+            parts = await repo.list_participants(conn, hearing.id)
+            people = await repo.get_persons(conn, [p.person_id for p in parts])
+            for part in parts:
+                if part.role in (Role.JUDGE, Role.CLERK) or part.state is ParticipantState.REMOVED:
+                    continue
+                link = await self._issue_link(conn, actor=actor, participant_id=part.id)
+                links.append((part, people[part.person_id], link))
+        results: list[NoticeResult] = []
+        local_start = hearing.scheduled_start.astimezone(self._tz)
+        when = local_start.strftime("%Y-%m-%d %H:%M")
+        for part, person, link in links:
+            sms = (
+                f"【{case.number}】{person.name}，您好：本案定于{when}在线开庭，"
+                f"请点击链接核验身份并入庭：{link.url}"
+            )
+            email_body = (
+                f"{person.name}，您好：\n\n"
+                f"{case.number}《{case.title}》定于 {when}（北京时间）在线开庭。\n"
+                f"请在开庭前打开以下链接，核验身份、检查摄像头和麦克风后进入候庭室：\n{link.url}\n\n"
+                f"Hearing notice: case {case.number} is scheduled for an online hearing at {when} "
+                f"(Beijing time). Open the link above to verify your identity and join.\n"
+            )
+            if person.phone:
+                sent = await sender.send(
+                    OutgoingMessage(
+                        channel=Channel.SMS,
+                        recipient=person.phone,
+                        body=sms,
+                        purpose=MessagePurpose.HEARING_NOTICE,
+                        reference=str(part.id),
+                    )
+                )
+                results.append(NoticeResult(part.id, Channel.SMS, sent.id))
+            if person.email:
+                sent = await sender.send(
+                    OutgoingMessage(
+                        channel=Channel.EMAIL,
+                        recipient=person.email,
+                        subject=f"开庭通知 Hearing notice — {case.number}",
+                        body=email_body,
+                        purpose=MessagePurpose.HEARING_NOTICE,
+                        reference=str(part.id),
+                    )
+                )
+                results.append(NoticeResult(part.id, Channel.EMAIL, sent.id))
+        async with self._db.transaction() as conn:
+            await self._audit(
+                conn,
+                actor=actor,
+                entity="hearing",
+                entity_id=hearing.id,
+                hearing_id=hearing.id,
+                case_id=hearing.case_id,
+                action="hearing.notices_sent",
+                from_state=None,
+                to_state=None,
+                reason=f"{len(results)} messages",
+            )
+        return results
+
+    # Audit ------------------------------------------------------------------------------------
+
+    async def audit_trail(self, *, actor: Actor, hearing_id: UUID) -> list[dict[str, object]]:
+        async with self._db.read() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id)
+            self._require(actor, Permission.CASE_VIEW, court_id=hearing.court_id)
+            rows = await repo.list_audit_events(conn, hearing.id)
+        return [
+            {
+                "at": as_utc(row.at),
+                "entity": row.entity,
+                "entity_id": row.entity_id,
+                "action": row.action,
+                "from_state": row.from_state,
+                "to_state": row.to_state,
+                "actor_kind": row.actor_kind,
+                "actor_id": row.actor_id,
+                "reason": row.reason,
+            }
+            for row in rows
+        ]
+
+    async def _audit(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: Actor,
+        entity: str,
+        entity_id: UUID,
+        hearing_id: UUID | None,
+        case_id: UUID | None,
+        action: str,
+        from_state: str | None,
+        to_state: str | None,
+        reason: str,
+        legal_weight: bool = False,
+    ) -> None:
+        at = self._clock.now()
+        await repo.insert_audit_event(
+            conn,
+            at=at,
+            entity=entity,
+            entity_id=entity_id,
+            hearing_id=hearing_id,
+            case_id=case_id,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            actor_kind=actor.kind.value,
+            actor_id=actor.id,
+            reason=reason,
+        )
+        if legal_weight and self._evidence is not None:
+            await self._evidence.append(
+                conn,
+                kind=f"{entity}_state",
+                subject_id=str(entity_id),
+                case_id=case_id,
+                event={
+                    "action": action,
+                    "entity": entity,
+                    "entity_id": str(entity_id),
+                    "hearing_id": str(hearing_id) if hearing_id else None,
+                    "from": from_state,
+                    "to": to_state,
+                    "actor_kind": actor.kind.value,
+                    "actor_id": str(actor.id) if actor.id else None,
+                    "reason": reason,
+                    "at": at.isoformat(),
+                },
+                at=at,
+            )

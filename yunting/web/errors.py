@@ -1,0 +1,128 @@
+"""Domain errors -> HTTP, in one place. JSON for the API; a rendered page for browser routes."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from yunting.hearing.errors import (
+    ConflictError,
+    HearingError,
+    IllegalTransitionError,
+    InvalidTokenError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from yunting.infra.errors import InvalidInputError
+from yunting.staff.errors import (
+    AuthenticationError,
+    SessionInvalidError,
+    StaffError,
+    UsernameTakenError,
+)
+from yunting.web.render import render
+
+logger = logging.getLogger(__name__)
+
+
+class CsrfError(Exception):
+    """A state-changing request without the session's CSRF token."""
+
+
+def status_for(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and stable error code for a domain exception."""
+    mapping: list[tuple[type[Exception], int, str]] = [
+        (NotFoundError, 404, "not_found"),
+        (PermissionDeniedError, 403, "forbidden"),
+        (IllegalTransitionError, 409, "illegal_transition"),
+        (ConflictError, 409, "conflict"),
+        (InvalidTokenError, 401, "invalid_token"),
+        (AuthenticationError, 401, "authentication_failed"),
+        (SessionInvalidError, 401, "not_signed_in"),
+        (UsernameTakenError, 409, "conflict"),
+        (CsrfError, 403, "csrf_failed"),
+        (InvalidInputError, 422, "invalid"),
+    ]
+    for kind, status, code in mapping:
+        if isinstance(exc, kind):
+            return status, code
+    return 500, "internal"
+
+
+def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def is_api_request(request: Request) -> bool:
+    """JSON for the API and machine endpoints; everything else is a browser page."""
+    path = request.url.path
+    return path == "/api" or path.startswith(("/api/", "/healthz", "/docs", "/openapi", "/redoc"))
+
+
+def html_error(request: Request, status: int, code: str) -> Response:
+    """The error page for browser routes: translated, no exception text, no stack trace."""
+    return render(request, "error.html", {"status": status, "code": code}, status_code=status)
+
+
+def login_redirect(request: Request) -> Response:
+    """Send a signed-out browser to the sign-in page, back to this page afterwards."""
+    target = "/login"
+    if request.method == "GET":
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target += "?" + urlencode({"next": here})
+    return RedirectResponse(target, status_code=303)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        status, code = status_for(exc)
+        if not is_api_request(request):
+            if isinstance(exc, SessionInvalidError):
+                return login_redirect(request)
+            return html_error(request, status, code)
+        extra: dict[str, object] = {}
+        if isinstance(exc, InvalidTokenError):
+            extra["reason"] = exc.reason
+        return JSONResponse(error_body(code, str(exc), **extra), status_code=status)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = [
+            {
+                "location": ".".join(str(p) for p in err.get("loc", ())),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        if not is_api_request(request):
+            # A malformed id in a page URL names nothing: a 404 page, not a validation report.
+            if any(err.get("loc", ("",))[0] == "path" for err in exc.errors()):
+                return html_error(request, 404, "not_found")
+            return html_error(request, 422, "invalid")
+        return JSONResponse(
+            error_body("invalid", "the request is not valid", details=details), status_code=422
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed", 401: "not_signed_in"}.get(
+            exc.status_code, "http_error"
+        )
+        if not is_api_request(request):
+            return html_error(request, exc.status_code, code)
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    for kind in (HearingError, StaffError, CsrfError, InvalidInputError):
+        app.add_exception_handler(kind, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

@@ -1,0 +1,83 @@
+"""Everything the web app needs, built once in the lifespan and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi.templating import Jinja2Templates
+from redis.asyncio import Redis
+
+from yunting.hearing.service import HearingService
+from yunting.infra.clock import Clock
+from yunting.infra.db import Database
+from yunting.infra.settings import Settings
+from yunting.service_delivery.outbox import OutboxSender
+from yunting.service_delivery.ports import MessageSender
+from yunting.staff.passwords import make_hasher
+from yunting.staff.service import StaffService
+from yunting.web.i18n import Translator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AppResources:
+    settings: Settings
+    clock: Clock
+    db: Database
+    hearings: HearingService
+    staff: StaffService
+    outbox: OutboxSender
+    sender: MessageSender
+    translator: Translator
+    templates: Jinja2Templates
+    redis: Redis | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    async def build(
+        cls, settings: Settings, *, clock: Clock, templates: Jinja2Templates
+    ) -> AppResources:
+        db = Database(settings.effective_database_url)
+        await db.start()
+        redis: Redis | None = None
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url, decode_responses=False)
+        outbox = OutboxSender(db=db, clock=clock)
+        hearings = HearingService(
+            db=db,
+            clock=clock,
+            secret_key=settings.secret_key.get_secret_value(),
+            public_base_url=settings.public_base_url,
+            join_token_ttl=timedelta(seconds=settings.join_token_ttl_s),
+            court_timezone=ZoneInfo(settings.court_timezone),
+        )
+        staff = StaffService(
+            db=db,
+            clock=clock,
+            session_ttl=timedelta(seconds=settings.session_ttl_s),
+            hasher=make_hasher(
+                time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+            ),
+        )
+        return cls(
+            settings=settings,
+            clock=clock,
+            db=db,
+            hearings=hearings,
+            staff=staff,
+            outbox=outbox,
+            sender=outbox,
+            translator=Translator.load(default=settings.default_locale),
+            templates=templates,
+            redis=redis,
+        )
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.stop()
