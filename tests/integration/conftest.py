@@ -1,20 +1,27 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 
 from yunting.hearing.model import Actor, Participant, PartySide, Role, StaffRole
 from yunting.hearing.service import HearingService
 from yunting.infra.clock import FrozenClock
 from yunting.infra.db import Database
+from yunting.infra.settings import Settings
 from yunting.service_delivery.outbox import OutboxSender
 from yunting.staff.model import StaffUser
 from yunting.staff.service import StaffService
+from yunting.web.app import create_app
 
 SECRET = "integration-test-secret-0123456789abcdef"
 
@@ -132,3 +139,57 @@ async def add_person_participant(
         party_id=party_id,
     )
     return participant
+
+
+API_SECRET = "api-test-secret-0123456789abcdef-0123456789"
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    client: httpx.AsyncClient
+
+    async def sign_in(self, username: str, password: str) -> dict[str, Any]:
+        r = await self.client.post(
+            "/api/auth/sign-in", json={"username": username, "password": password}
+        )
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+
+@pytest.fixture
+async def api(database: Database, tmp_path: Path) -> AsyncIterator[Api]:
+    settings = Settings(
+        database_url=database.url,
+        data_dir=tmp_path,
+        secret_key=API_SECRET,  # type: ignore[arg-type]
+        public_base_url="http://court.test",
+        max_request_bytes=4096,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        resources = app.state.resources
+        court = await resources.hearings.ensure_court(name="杭州互联网法院", code="ZJ0192")
+        other = await resources.hearings.ensure_court(name="北京互联网法院", code="BJ0491")
+        for username, role, court_id in (
+            ("clerk", StaffRole.CLERK, court.id),
+            ("judge", StaffRole.JUDGE, court.id),
+            ("other", StaffRole.CLERK, other.id),
+        ):
+            await resources.staff.create_user(
+                court_id=court_id,
+                username=username,
+                display_name=username,
+                role=role,
+                password=f"{username}-password",
+            )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://court.test") as client:
+            yield Api(app, client)
+
+
+def bearer(session: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['session_token']}"}

@@ -486,6 +486,25 @@ class HearingService:
             )
         return participant
 
+    async def get_participant_with_person(
+        self, *, actor: Actor, participant_id: UUID
+    ) -> tuple[Participant, Person]:
+        """A participant and their person record: for court staff, or the participant itself."""
+        async with self._db.read() as conn:
+            participant = await repo.get_participant(conn, participant_id)
+            if participant is None:
+                raise NotFoundError(f"no participant {participant_id}")
+            hearing = await self._load_hearing(conn, actor, participant.hearing_id)
+            if actor.kind is ActorKind.PARTICIPANT and actor.id != participant.id:
+                raise NotFoundError(f"no participant {participant_id}")
+            self._require(
+                actor, Permission.HEARING_VIEW, court_id=hearing.court_id, hearing_id=hearing.id
+            )
+            person = await repo.get_person(conn, participant.person_id)
+        if person is None:
+            raise NotFoundError(f"no person {participant.person_id}")
+        return participant, person
+
     async def list_participants(self, *, actor: Actor, hearing_id: UUID) -> list[Participant]:
         async with self._db.read() as conn:
             hearing = await self._load_hearing(conn, actor, hearing_id)

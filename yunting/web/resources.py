@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from redis.asyncio import Redis
 
 from yunting.hearing.service import HearingService
+from yunting.identity.service import IdentityService
 from yunting.infra.clock import Clock
 from yunting.infra.db import Database
 from yunting.infra.settings import Settings
@@ -30,6 +31,7 @@ class AppResources:
     clock: Clock
     db: Database
     hearings: HearingService
+    identity: IdentityService
     staff: StaffService
     outbox: OutboxSender
     sender: MessageSender
@@ -69,6 +71,9 @@ class AppResources:
             clock=clock,
             db=db,
             hearings=hearings,
+            identity=IdentityService(
+                db=db, clock=clock, secret_key=settings.secret_key.get_secret_value()
+            ),
             staff=staff,
             outbox=outbox,
             sender=outbox,

@@ -1,0 +1,137 @@
+"""A participant proves identity with a one-time code sent through the outbox."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from yunting.identity.otp import MAX_ATTEMPTS
+
+from .conftest import Api, bearer
+
+
+async def invite(api: Api) -> tuple[dict[str, str], dict[str, str], str]:
+    """A hearing with one plaintiff; returns (clerk auth, participant auth, participant id)."""
+    clerk = bearer(await api.sign_in("clerk", "clerk-password"))
+    api.client.cookies.clear()
+    r = await api.client.post(
+        "/api/cases",
+        json={"number": "(2026)浙0192民初55号", "title": "t", "cause": "c"},
+        headers=clerk,
+    )
+    start = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    r = await api.client.post(
+        "/api/hearings",
+        json={
+            "case_id": r.json()["id"],
+            "scheduled_start": start,
+            "expected_minutes": 60,
+            "is_public": False,
+        },
+        headers=clerk,
+    )
+    hearing_id = r.json()["id"]
+    r = await api.client.post(
+        f"/api/hearings/{hearing_id}/participants",
+        json={"role": "plaintiff", "person": {"name": "张伟", "phone": "13812345678"}},
+        headers=clerk,
+    )
+    participant_id = r.json()["id"]
+    r = await api.client.post(f"/api/participants/{participant_id}/join-link", headers=clerk)
+    return clerk, {"Authorization": f"Bearer {r.json()['token']}"}, participant_id
+
+
+async def latest_code(api: Api) -> str:
+    messages: list[dict[str, Any]] = (await api.client.get("/api/dev/outbox")).json()
+    codes = [m for m in messages if m["purpose"] == "one_time_code"]
+    match = re.search(r"\b(\d{6})\b", codes[0]["body"])
+    assert match, codes[0]["body"]
+    return match.group(1)
+
+
+async def participant_state(api: Api, clerk: dict[str, str], participant_id: str) -> str:
+    r = await api.client.get("/api/cases", headers=clerk)
+    hearings = await api.client.get(f"/api/cases/{r.json()[0]['id']}/hearings", headers=clerk)
+    parts = await api.client.get(
+        f"/api/hearings/{hearings.json()[0]['id']}/participants", headers=clerk
+    )
+    return str(next(p["state"] for p in parts.json() if p["id"] == participant_id))
+
+
+async def test_code_by_sms_verifies_the_participant_once(api: Api) -> None:
+    clerk, party, participant_id = await invite(api)
+    r = await api.client.post("/api/join/code", json={"channel": "sms"}, headers=party)
+    assert r.status_code == 201, r.text
+    assert r.json()["destination_hint"] == "138****5678"
+    outbox = (await api.client.get("/api/dev/outbox")).json()
+    assert outbox[0]["recipient"] == "13812345678"
+    code = await latest_code(api)
+
+    r = await api.client.post("/api/join/verify", json={"code": code}, headers=party)
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "verified"
+    assert await participant_state(api, clerk, participant_id) == "verified"
+
+    # Replaying the same code is refused, and says so.
+    r = await api.client.post("/api/join/verify", json={"code": code}, headers=party)
+    assert r.status_code == 422
+    assert r.json()["error"]["reason"] == "used"
+
+
+async def test_wrong_codes_count_and_lock(api: Api) -> None:
+    clerk, party, participant_id = await invite(api)
+    await api.client.post("/api/join/code", json={"channel": "sms"}, headers=party)
+    code = await latest_code(api)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for left in range(MAX_ATTEMPTS - 1, 0, -1):
+        r = await api.client.post("/api/join/verify", json={"code": wrong}, headers=party)
+        assert r.status_code == 422
+        assert r.json()["error"] == {**r.json()["error"], "reason": "wrong", "attempts_left": left}
+    r = await api.client.post("/api/join/verify", json={"code": wrong}, headers=party)
+    assert r.json()["error"]["reason"] == "locked"
+    # Now even the right code is refused: no brute force to the last digit.
+    r = await api.client.post("/api/join/verify", json={"code": code}, headers=party)
+    assert r.json()["error"]["reason"] == "locked"
+    assert await participant_state(api, clerk, participant_id) == "invited"
+
+
+async def test_rate_limit_and_missing_contact(api: Api) -> None:
+    _, party, _ = await invite(api)
+    r = await api.client.post("/api/join/code", json={"channel": "sms"}, headers=party)
+    assert r.status_code == 201
+    r = await api.client.post("/api/join/code", json={"channel": "sms"}, headers=party)
+    assert r.status_code == 429
+    assert r.json()["error"]["reason"] == "too_soon"
+    assert 1 <= int(r.headers["retry-after"]) <= 61
+    r = await api.client.post("/api/join/code", json={"channel": "email"}, headers=party)
+    assert r.status_code in (409, 429)
+
+
+async def test_no_code_yet_and_bad_requests(api: Api) -> None:
+    clerk, party, _ = await invite(api)
+    r = await api.client.post("/api/join/verify", json={"code": "123456"}, headers=party)
+    assert r.status_code == 422
+    assert r.json()["error"]["reason"] == "none"
+    r = await api.client.post("/api/join/code", json={"channel": "fax"}, headers=party)
+    assert r.status_code == 422
+    r = await api.client.post("/api/join/verify", json={"code": "1" * 100}, headers=party)
+    assert r.status_code == 422
+    # A staff session is not a participant.
+    r = await api.client.post("/api/join/code", json={"channel": "sms"}, headers=clerk)
+    assert r.status_code == 403
+    r = await api.client.post("/api/join/code", json={"channel": "sms"})
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize("typed", ["{code}", " {code} ", "{code_fullwidth}"])
+async def test_codes_typed_with_spaces_or_fullwidth_digits(api: Api, typed: str) -> None:
+    _, party, _ = await invite(api)
+    await api.client.post("/api/join/code", json={"channel": "sms"}, headers=party)
+    code = await latest_code(api)
+    fullwidth = code.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    text = typed.format(code=code, code_fullwidth=fullwidth)
+    r = await api.client.post("/api/join/verify", json={"code": text}, headers=party)
+    assert r.status_code == 200, r.text
