@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -16,7 +15,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-from yunting.infra.db import metadata
+from yunting.infra.db import UtcDateTime, metadata
 
 courts = Table(
     "courts",
@@ -35,7 +34,7 @@ persons = Table(
     Column("phone", String(32)),
     Column("email", String(320)),
     Column("id_number_last4", String(4)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 cases = Table(
@@ -47,7 +46,7 @@ cases = Table(
     Column("title", String(300), nullable=False),
     Column("cause", String(200), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", Uuid, nullable=True),
     UniqueConstraint("court_id", "number", name="uq_cases_court_number"),
 )
@@ -69,13 +68,13 @@ hearings = Table(
     Column("case_id", Uuid, ForeignKey("cases.id"), nullable=False, index=True),
     Column("court_id", Uuid, ForeignKey("courts.id"), nullable=False),
     Column("title", String(300), nullable=False),
-    Column("scheduled_start", DateTime(timezone=True), nullable=False),
+    Column("scheduled_start", UtcDateTime, nullable=False),
     Column("expected_minutes", Integer, nullable=False),
     Column("is_public", Boolean, nullable=False),
     Column("recording_required", Boolean, nullable=False),
     Column("state", String(16), nullable=False),
     Column("locked", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
     Index("ix_hearings_court_start", "court_id", "scheduled_start"),
 )
 
@@ -89,7 +88,7 @@ participants = Table(
     Column("role", String(16), nullable=False),
     Column("state", String(16), nullable=False),
     Column("display_name", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("hearing_id", "person_id", "role", name="uq_participants_hearing_person"),
 )
 
@@ -99,9 +98,9 @@ join_tokens = Table(
     Column("jti", String(64), primary_key=True),
     Column("participant_id", Uuid, ForeignKey("participants.id"), nullable=False, index=True),
     Column("hearing_id", Uuid, ForeignKey("hearings.id"), nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
     Column("revoked_by", Uuid, nullable=True),
     Column("issued_by", Uuid, nullable=True),
 )
@@ -111,7 +110,7 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
     Column("entity", String(32), nullable=False),
     Column("entity_id", Uuid, nullable=False),
     Column("hearing_id", Uuid, nullable=True, index=True),

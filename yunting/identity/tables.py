@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, String, Table, Uuid
+from sqlalchemy import Column, Index, Integer, String, Table, Uuid
 
-from yunting.infra.db import metadata
+from yunting.infra.db import UtcDateTime, metadata
 
 one_time_codes = Table(
     "one_time_codes",
@@ -16,9 +16,9 @@ one_time_codes = Table(
     # e.g. 138****5678: shown back to the person, never the full address.
     Column("destination_hint", String(64), nullable=False),
     Column("code_hash", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("consumed_at", DateTime(timezone=True), nullable=True),
+    Column("consumed_at", UtcDateTime, nullable=True),
     Index("ix_one_time_codes_subject", "purpose", "subject", "created_at"),
 )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, String, Table, Text, Uuid
+from sqlalchemy import Column, Index, String, Table, Text, Uuid
 
-from yunting.infra.db import metadata
+from yunting.infra.db import UtcDateTime, metadata
 
 outbox_messages = Table(
     "outbox_messages",
@@ -16,6 +16,6 @@ outbox_messages = Table(
     Column("body", Text, nullable=False),
     Column("purpose", String(32), nullable=False),  # hearing_notice | otp | ...
     Column("reference", String(64), nullable=False, default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
     Index("ix_outbox_messages_created", "created_at"),
 )

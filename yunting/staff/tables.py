@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, String, Table, Uuid
+from sqlalchemy import Boolean, Column, ForeignKey, String, Table, Uuid
 
-from yunting.infra.db import metadata
+from yunting.infra.db import UtcDateTime, metadata
 
 staff_users = Table(
     "staff_users",
@@ -17,7 +17,7 @@ staff_users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("person_id", Uuid, ForeignKey("persons.id"), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 # Server-side sessions so a sign-out or a disabled account takes effect at once.
@@ -28,7 +28,7 @@ staff_sessions = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("user_id", Uuid, ForeignKey("staff_users.id"), nullable=False, index=True),
     Column("csrf_token", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
 )

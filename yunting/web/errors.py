@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,12 @@ from yunting.hearing.errors import (
     InvalidTokenError,
     NotFoundError,
     PermissionDeniedError,
+)
+from yunting.identity.errors import (
+    CodeRejectedError,
+    IdentityError,
+    NoContactError,
+    RateLimitedError,
 )
 from yunting.infra.errors import InvalidInputError
 from yunting.staff.errors import (
@@ -47,6 +54,9 @@ def status_for(exc: Exception) -> tuple[int, str]:
         (UsernameTakenError, 409, "conflict"),
         (CsrfError, 403, "csrf_failed"),
         (InvalidInputError, 422, "invalid"),
+        (CodeRejectedError, 422, "code_rejected"),
+        (RateLimitedError, 429, "rate_limited"),
+        (NoContactError, 409, "no_contact"),
     ]
     for kind, status, code in mapping:
         if isinstance(exc, kind):
@@ -86,9 +96,18 @@ def install_error_handlers(app: FastAPI) -> None:
                 return login_redirect(request)
             return html_error(request, status, code)
         extra: dict[str, object] = {}
+        headers: dict[str, str] = {}
         if isinstance(exc, InvalidTokenError):
             extra["reason"] = exc.reason
-        return JSONResponse(error_body(code, str(exc), **extra), status_code=status)
+        elif isinstance(exc, CodeRejectedError):
+            extra.update(reason=exc.reason, attempts_left=exc.attempts_left)
+        elif isinstance(exc, RateLimitedError):
+            extra.update(reason=exc.reason, retry_at=exc.retry_at.isoformat())
+            wait = max(1, int((exc.retry_at - datetime.now(UTC)).total_seconds()) + 1)
+            headers["Retry-After"] = str(wait)
+        return JSONResponse(
+            error_body(code, str(exc), **extra), status_code=status, headers=headers
+        )
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -122,7 +141,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    for kind in (HearingError, StaffError, CsrfError, InvalidInputError):
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        # Starlette logs the traceback after this answers; the person sees no exception text.
+        if not is_api_request(request):
+            return html_error(request, 500, "internal")
+        return JSONResponse(error_body("internal", "internal server error"), status_code=500)
+
+    for kind in (HearingError, StaffError, CsrfError, InvalidInputError, IdentityError):
         app.add_exception_handler(kind, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
