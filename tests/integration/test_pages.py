@@ -597,6 +597,9 @@ async def test_state_actions_allowed_forbidden_and_illegal(court: Court) -> None
         assert "hstate-in_session" in page.text
         audit = text_of(page.text)
         assert "候庭中 → 庭审中" in audit
+        # The trail names who acted: the judge started, the clerk opened the lobby.
+        assert "王芳 · 法院工作人员" in audit
+        assert "李静 · 法院工作人员" in audit
         closed = await post(judge, f"{path}/state", {"action": "close"}, form_page=path)
         assert closed.status_code == 303
         final = await judge.get(path)

@@ -56,6 +56,13 @@ async def get_user(conn: AsyncConnection, user_id: UUID) -> StaffUser | None:
     return _user(row) if row else None
 
 
+async def get_users(conn: AsyncConnection, user_ids: list[UUID]) -> list[StaffUser]:
+    if not user_ids:
+        return []
+    query = select(staff_users).where(staff_users.c.id.in_(user_ids))
+    return [_user(row) for row in (await conn.execute(query)).all()]
+
+
 async def set_password_hash(conn: AsyncConnection, user_id: UUID, password_hash: str) -> None:
     await conn.execute(
         update(staff_users).where(staff_users.c.id == user_id).values(password_hash=password_hash)

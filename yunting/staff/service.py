@@ -90,6 +90,12 @@ class StaffService:
         except ValueError as e:
             raise InvalidInputError(str(e)) from e
 
+    async def display_names(self, *, court_id: UUID, user_ids: list[UUID]) -> dict[UUID, str]:
+        """Names of staff users of ``court_id`` (for audit trails: who acted)."""
+        async with self._db.read() as conn:
+            users = await repo.get_users(conn, sorted(set(user_ids)))
+        return {u.id: u.display_name for u in users if u.court_id == court_id}
+
     async def set_password(self, *, user_id: UUID, password: str) -> None:
         password_hash = self._hash(password)
         async with self._db.transaction() as conn:

@@ -837,7 +837,12 @@ def available_actions(
 _COUNT_REASON = re.compile(r"^(\d+) (revoked|messages)$")
 
 
-def audit_row(t: Translate, row: Mapping[str, Any], names: Mapping[UUID, str]) -> dict[str, Any]:
+def audit_row(
+    t: Translate,
+    row: Mapping[str, Any],
+    names: Mapping[UUID, str],
+    actor_names: Mapping[UUID, str],
+) -> dict[str, Any]:
     """An audit event with whom it concerns and its reason in words (the service stores a few
     machine reasons)."""
     reason = str(row["reason"])
@@ -848,7 +853,11 @@ def audit_row(t: Translate, row: Mapping[str, Any], names: Mapping[UUID, str]) -
         key = N_("audit_reason.revoked") if counted[2] == "revoked" else N_("audit_reason.messages")
         reason = t(key, count=counted[1])
     subject = names.get(row["entity_id"], "") if row["entity"] == "participant" else ""
-    return {**row, "reason_text": reason, "subject": subject}
+    actor_id = row["actor_id"]
+    actor_name = ""
+    if actor_id is not None:
+        actor_name = actor_names.get(actor_id, "") or names.get(actor_id, "")
+    return {**row, "reason_text": reason, "subject": subject, "actor_name": actor_name}
 
 
 async def _hearing_context(
@@ -886,6 +895,14 @@ async def _hearing_context(
                 PersonChoice(f"counsel:{view.party.id}", view.counsel.name, view.party.side, True)
             )
     names = {p.id: p.display_name for p in detail.participants}
+    actor_names = await resources.staff.display_names(
+        court_id=hearing.court_id,
+        user_ids=[
+            r["actor_id"]
+            for r in audit
+            if r["actor_kind"] == "staff" and isinstance(r["actor_id"], UUID)
+        ],
+    )
     role = staff.session.user.role
     is_final = hearing.state in FINAL_HEARING_STATES
     mine, others = available_actions(hearing.state, role)
@@ -898,7 +915,7 @@ async def _hearing_context(
         "actions": mine,
         "other_actions": others,
         "dangerous_actions": DANGEROUS_ACTIONS,
-        "audit": [audit_row(t, row, names) for row in reversed(audit)],
+        "audit": [audit_row(t, row, names, actor_names) for row in reversed(audit)],
         "is_final": is_final,
         "ends_at": hearing.scheduled_start + timedelta(minutes=hearing.expected_minutes),
         "may_lock": staff_may(role, Permission.HEARING_LOCK) and not is_final,
