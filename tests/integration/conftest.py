@@ -17,6 +17,7 @@ from yunting.hearing.model import Actor, Participant, PartySide, Role, StaffRole
 from yunting.hearing.service import HearingService
 from yunting.infra.clock import FrozenClock
 from yunting.infra.db import Database
+from yunting.infra.ledger.evidence import LedgerEvidence
 from yunting.infra.settings import Settings
 from yunting.service_delivery.outbox import OutboxSender
 from yunting.staff.model import StaffUser
@@ -40,6 +41,7 @@ def hearings(database: Database, clock: FrozenClock) -> HearingService:
         public_base_url="http://court.test",
         join_token_ttl=timedelta(days=14),
         court_timezone=ZoneInfo("Asia/Shanghai"),
+        evidence=LedgerEvidence(),
     )
 
 

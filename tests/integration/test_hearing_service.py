@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,6 +34,8 @@ from yunting.hearing.tokens import JoinClaims, derive_key, encode_join_token
 from yunting.infra.clock import FrozenClock
 from yunting.infra.db import Database
 from yunting.infra.errors import InvalidInputError
+from yunting.infra.ledger import build_ledger
+from yunting.infra.settings import Settings
 from yunting.service_delivery.outbox import OutboxSender
 
 from .conftest import SECRET, CourtWorld, add_person_participant
@@ -395,3 +398,43 @@ async def test_notices_go_to_the_outbox_with_working_links(
         await hearings.send_hearing_notices(
             actor=world.judge_actor, hearing_id=world.hearing_id, sender=outbox
         )
+
+
+async def test_state_changes_enter_the_ledger_in_the_same_transaction(
+    hearings: HearingService,
+    world: CourtWorld,
+    database: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    ledger = build_ledger(Settings(data_dir=tmp_path), database, clock)
+    before = (await ledger.head()).size
+    await hearings.change_hearing_state(
+        actor=world.clerk_actor, hearing_id=world.hearing_id, action=HearingAction.OPEN_LOBBY
+    )
+    await hearings.change_hearing_state(
+        actor=world.judge_actor,
+        hearing_id=world.hearing_id,
+        action=HearingAction.START,
+        reason="all present",
+    )
+    # A refused change leaves no ledger entry behind.
+    with pytest.raises(IllegalTransitionError):
+        await hearings.change_hearing_state(
+            actor=world.judge_actor, hearing_id=world.hearing_id, action=HearingAction.START
+        )
+    head = await ledger.head()
+    assert head.size == before + 2
+    entry = await ledger.get_entry(index=head.size - 1)
+    assert entry.kind == "hearing.state_changed"
+    assert entry.subject_id == str(world.hearing_id)
+    assert entry.case_id == world.case_id
+    assert entry.event["from"] == "open"
+    assert entry.event["to"] == "in_session"
+    assert entry.event["actor_id"] == str(world.judge.id)
+    assert entry.event["reason"] == "all present"
+    report = await ledger.verify_log()
+    assert report.ok, report.issues
+    # The case's evidence bundle carries these entries with their proofs.
+    bundle = await ledger.export_case(case_id=world.case_id)
+    assert len(bundle) > 0

@@ -813,7 +813,7 @@ class HearingService:
         if legal_weight and self._evidence is not None:
             await self._evidence.append(
                 conn,
-                kind=f"{entity}_state",
+                kind=f"{entity}.state_changed",
                 subject_id=str(entity_id),
                 case_id=case_id,
                 event={

@@ -1,4 +1,4 @@
-"""The ``yunting`` command: serve, migrate, demo, create-user (and ``ledger`` once it lands)."""
+"""The ``yunting`` command: serve, migrate, demo, create-user, ledger."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from yunting.hearing.service import HearingService
 from yunting.infra.clock import SystemClock
 from yunting.infra.db import Database
 from yunting.infra.errors import InvalidInputError
+from yunting.infra.ledger import ensure_signing_key
+from yunting.infra.ledger.cli import add_ledger_commands
+from yunting.infra.ledger.evidence import LedgerEvidence
 from yunting.infra.logging import configure_logging
 from yunting.infra.migrate import upgrade
 from yunting.infra.settings import Settings, load_settings
@@ -40,6 +43,7 @@ def _services(settings: Settings, db: Database) -> tuple[HearingService, StaffSe
         public_base_url=settings.public_base_url,
         join_token_ttl=timedelta(seconds=settings.join_token_ttl_s),
         court_timezone=ZoneInfo(settings.court_timezone),
+        evidence=LedgerEvidence(),
     )
     staff = StaffService(
         db=db,
@@ -56,6 +60,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
     print("database is up to date")
+    print(f"ledger signing key id: {ensure_signing_key(settings).hex()}")
     return 0
 
 
@@ -181,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--court-name", default="", help="name if the court is new")
     create_user.add_argument("--name", default="", help="display name")
     create_user.set_defaults(func=cmd_create_user)
+
+    add_ledger_commands(sub)
     return parser
 
 

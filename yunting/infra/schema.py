@@ -10,6 +10,8 @@ from yunting.infra.db import metadata
 def load_all_tables() -> MetaData:
     # Imported for their side effect of registering tables on ``metadata``.
     import yunting.hearing.tables
+    import yunting.identity.tables
+    import yunting.infra.ledger.tables
     import yunting.service_delivery.tables
     import yunting.staff.tables  # noqa: F401
 

@@ -13,11 +13,12 @@ from fastapi.templating import Jinja2Templates
 
 from yunting import __version__
 from yunting.infra.clock import Clock, SystemClock
+from yunting.infra.ledger import build_ledger
 from yunting.infra.settings import Settings
 from yunting.web.errors import install_error_handlers
 from yunting.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from yunting.web.resources import AppResources
-from yunting.web.routes import auth, cases, dev, health, hearings, pages
+from yunting.web.routes import auth, cases, dev, health, hearings, join, ledger, pages
 from yunting.web.templating import install_template_helpers
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.db = resources.db
         app.state.clock = the_clock
+        app.state.ledger = build_ledger(settings, resources.db, the_clock)
         logger.info("yunting %s started (%s)", __version__, settings.mode)
         try:
             yield
@@ -80,6 +82,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(cases.router)
     app.include_router(hearings.router)
+    app.include_router(join.router)
+    app.include_router(ledger.router)
+    app.include_router(ledger.page_router)
     app.include_router(pages.router)
     if settings.is_development:
         app.include_router(dev.router)

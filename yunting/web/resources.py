@@ -15,6 +15,7 @@ from yunting.hearing.service import HearingService
 from yunting.identity.service import IdentityService
 from yunting.infra.clock import Clock
 from yunting.infra.db import Database
+from yunting.infra.ledger.evidence import LedgerEvidence
 from yunting.infra.settings import Settings
 from yunting.service_delivery.outbox import OutboxSender
 from yunting.service_delivery.ports import MessageSender
@@ -57,6 +58,7 @@ class AppResources:
             public_base_url=settings.public_base_url,
             join_token_ttl=timedelta(seconds=settings.join_token_ttl_s),
             court_timezone=ZoneInfo(settings.court_timezone),
+            evidence=LedgerEvidence(),
         )
         staff = StaffService(
             db=db,
