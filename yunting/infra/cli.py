@@ -144,6 +144,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 f"    staff sign-in:   {base}/login",
                 f"    API docs:        {base}/docs",
                 f"    health:          {base}/healthz",
+                f"    verify evidence: {base}/verify",
             ]
             + ([f"    outbox (SMS/email): {base}/dev/outbox"] if settings.is_development else [])
             + [""]
