@@ -216,6 +216,33 @@ async def test_login_failure_says_the_same_for_unknown_user_and_wrong_password(
     assert messages[0].group(1) == messages[1].group(1)
 
 
+async def test_login_page_throttles_repeated_failures(court: Court) -> None:
+    for _ in range(10):
+        form = await court.client.get("/login")
+        failed = await court.client.post(
+            "/login",
+            data={
+                "username": "clerk",
+                "password": "wrong-password",
+                "login_csrf": hidden(form.text, "login_csrf"),
+            },
+        )
+        assert failed.status_code == 401
+    form = await court.client.get("/login")
+    refused = await court.client.post(
+        "/login",
+        data={
+            "username": "clerk",
+            "password": PASSWORD,
+            "login_csrf": hidden(form.text, "login_csrf"),
+        },
+    )
+    assert refused.status_code == 429
+    assert "登录失败次数过多" in refused.text
+    assert int(refused.headers["retry-after"]) > 0
+    assert "yt_session" not in court.client.cookies
+
+
 async def test_login_without_the_double_submit_token_is_refused(court: Court) -> None:
     data = {"username": "clerk", "password": PASSWORD}
     # No cookie and no field (a cross-site form post looks like this).

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Empty means in-process bus, queue and rate limits.
     redis_url: str = ""
+    # Every key we write starts with this, so one Redis can serve several deployments (or tests).
+    redis_prefix: str = "yunting:"
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     ledger_signing_key: SecretStr = SecretStr("")
     public_base_url: str = "http://127.0.0.1:8000"

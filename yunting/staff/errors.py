@@ -15,3 +15,11 @@ class SessionInvalidError(StaffError):
 
 class UsernameTakenError(StaffError):
     pass
+
+
+class TooManyAttemptsError(StaffError):
+    """Sign-in refused for a while after repeated failures."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

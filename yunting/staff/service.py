@@ -18,9 +18,15 @@ from yunting.infra.clock import Clock, as_utc
 from yunting.infra.db import Database
 from yunting.infra.errors import InvalidInputError
 from yunting.staff import repository as repo
-from yunting.staff.errors import AuthenticationError, SessionInvalidError, UsernameTakenError
+from yunting.staff.errors import (
+    AuthenticationError,
+    SessionInvalidError,
+    TooManyAttemptsError,
+    UsernameTakenError,
+)
 from yunting.staff.model import NewSession, StaffSession, StaffUser
 from yunting.staff.passwords import dummy_hash, hash_password, verify_password
+from yunting.staff.throttle import LoginThrottle, MemoryLoginThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +39,16 @@ def _hash_token(token: str) -> str:
 
 class StaffService:
     def __init__(
-        self, *, db: Database, clock: Clock, session_ttl: timedelta, hasher: PasswordHasher
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        session_ttl: timedelta,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._db = db
+        self._throttle = throttle or MemoryLoginThrottle(clock=clock)
         self._clock = clock
         self._ttl = session_ttl
         self._hasher = hasher
@@ -101,16 +114,28 @@ class StaffService:
         async with self._db.transaction() as conn:
             await repo.set_password_hash(conn, user_id, password_hash)
 
-    async def sign_in(self, *, username: str, password: str) -> NewSession:
-        """Check credentials and open a session. Failure never says which part was wrong."""
+    async def sign_in(self, *, username: str, password: str, client: str = "") -> NewSession:
+        """Check credentials and open a session. Failure never says which part was wrong.
+
+        ``client`` is the caller's network address, for throttling repeated failures.
+        """
+        name = username.strip().lower()
+        wait = await self._throttle.retry_after(username=name, client=client)
+        if wait > 0:
+            raise TooManyAttemptsError(
+                "too many failed sign-ins; try again later", retry_after_s=wait
+            )
         async with self._db.read() as conn:
-            found = await repo.get_user_with_hash(conn, username.strip().lower())
+            found = await repo.get_user_with_hash(conn, name)
         if found is None:
             verify_password(self._hasher, self._dummy_hash, password)
+            await self._throttle.failed(username=name, client=client)
             raise AuthenticationError("wrong username or password")
         user, password_hash = found
         if not verify_password(self._hasher, password_hash, password) or not user.active:
+            await self._throttle.failed(username=name, client=client)
             raise AuthenticationError("wrong username or password")
+        await self._throttle.succeeded(username=name)
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(24)
         now = self._clock.now()

@@ -31,6 +31,11 @@ _bearer = HTTPBearer(auto_error=False, description="Staff session token or parti
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Staff session cookie")
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn applies X-Forwarded-For only from trusted proxies)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_resources(request: Request) -> AppResources:
     resources: AppResources = request.app.state.resources
     return resources

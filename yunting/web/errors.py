@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -30,6 +31,7 @@ from yunting.staff.errors import (
     AuthenticationError,
     SessionInvalidError,
     StaffError,
+    TooManyAttemptsError,
     UsernameTakenError,
 )
 from yunting.web.render import render
@@ -52,6 +54,7 @@ def status_for(exc: Exception) -> tuple[int, str]:
         (AuthenticationError, 401, "authentication_failed"),
         (SessionInvalidError, 401, "not_signed_in"),
         (UsernameTakenError, 409, "conflict"),
+        (TooManyAttemptsError, 429, "rate_limited"),
         (CsrfError, 403, "csrf_failed"),
         (InvalidInputError, 422, "invalid"),
         (CodeRejectedError, 422, "code_rejected"),
@@ -101,6 +104,8 @@ def install_error_handlers(app: FastAPI) -> None:
             extra["reason"] = exc.reason
         elif isinstance(exc, CodeRejectedError):
             extra.update(reason=exc.reason, attempts_left=exc.attempts_left)
+        elif isinstance(exc, TooManyAttemptsError):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
         elif isinstance(exc, RateLimitedError):
             extra.update(reason=exc.reason, retry_at=exc.retry_at.isoformat())
             wait = max(1, int((exc.retry_at - datetime.now(UTC)).total_seconds()) + 1)

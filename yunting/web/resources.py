@@ -21,6 +21,7 @@ from yunting.service_delivery.outbox import OutboxSender
 from yunting.service_delivery.ports import MessageSender
 from yunting.staff.passwords import make_hasher
 from yunting.staff.service import StaffService
+from yunting.staff.throttle import MemoryLoginThrottle, RedisLoginThrottle
 from yunting.web.i18n import Translator
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,11 @@ class AppResources:
             db=db,
             clock=clock,
             session_ttl=timedelta(seconds=settings.session_ttl_s),
+            throttle=(
+                RedisLoginThrottle(redis=redis, prefix=settings.redis_prefix)
+                if redis is not None
+                else MemoryLoginThrottle(clock=clock)
+            ),
             hasher=make_hasher(
                 time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
             ),

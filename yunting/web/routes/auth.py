@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from yunting.staff.errors import SessionInvalidError
 from yunting.web.cookies import clear_session_cookie, set_session_cookie
-from yunting.web.deps import OptionalStaff, Resources, Staff
+from yunting.web.deps import OptionalStaff, Resources, Staff, client_address
 from yunting.web.schemas import ERRORS, MeResponse, SignInRequest, SignInResponse, StaffUserOut
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], responses=ERRORS)
@@ -18,11 +18,16 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], responses=ERRORS)
     description=(
         "Checks username and password and opens a session. Sets the `yt_session` cookie and "
         "also returns the session token for API clients. Wrong username and wrong password get "
-        "the same answer."
+        "the same answer. After 10 failures for a username (or 50 from one address) within "
+        "15 minutes, sign-in is refused with 429 and Retry-After."
     ),
 )
-async def sign_in(body: SignInRequest, response: Response, resources: Resources) -> SignInResponse:
-    session = await resources.staff.sign_in(username=body.username, password=body.password)
+async def sign_in(
+    body: SignInRequest, request: Request, response: Response, resources: Resources
+) -> SignInResponse:
+    session = await resources.staff.sign_in(
+        username=body.username, password=body.password, client=client_address(request)
+    )
     set_session_cookie(
         response, session, secure=resources.settings.public_base_url.startswith("https")
     )

@@ -15,6 +15,7 @@ import binascii
 import hmac
 import json
 import logging
+import math
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -58,9 +59,9 @@ from yunting.hearing.service import CASE_NUMBER_RE
 from yunting.hearing.tokens import derive_key
 from yunting.infra.errors import InvalidInputError
 from yunting.infra.logging import mask_email, mask_phone
-from yunting.staff.errors import AuthenticationError, SessionInvalidError
+from yunting.staff.errors import AuthenticationError, SessionInvalidError, TooManyAttemptsError
 from yunting.web.cookies import SESSION_COOKIE, clear_session_cookie, set_session_cookie
-from yunting.web.deps import Resources, StaffPrincipal
+from yunting.web.deps import Resources, StaffPrincipal, client_address
 from yunting.web.errors import CsrfError, status_for
 from yunting.web.i18n import LANG_COOKIE, SUPPORTED_LOCALES
 from yunting.web.render import locale_of, render
@@ -429,7 +430,20 @@ async def login_submit(request: Request, resources: Resources) -> Response:
             status=401,
         )
     try:
-        session = await resources.staff.sign_in(username=username, password=password)
+        session = await resources.staff.sign_in(
+            username=username, password=password, client=client_address(request)
+        )
+    except TooManyAttemptsError as e:
+        page = await _login_page(
+            request,
+            resources,
+            next_url=target,
+            username=username,
+            error=t("login.error_throttled", minutes=max(1, math.ceil(e.retry_after_s / 60))),
+            status=429,
+        )
+        page.headers["Retry-After"] = str(max(1, math.ceil(e.retry_after_s)))
+        return page
     except AuthenticationError:
         # One message for an unknown user and a wrong password.
         return await _login_page(
