@@ -27,6 +27,12 @@ from yunting.identity.errors import (
     RateLimitedError,
 )
 from yunting.infra.errors import InvalidInputError
+from yunting.infra.ledger.errors import (
+    EntryNotFoundError,
+    InvalidEntryError,
+    InvalidTreeSizeError,
+    LedgerError,
+)
 from yunting.staff.errors import (
     AuthenticationError,
     SessionInvalidError,
@@ -57,6 +63,9 @@ def status_for(exc: Exception) -> tuple[int, str]:
         (TooManyAttemptsError, 429, "rate_limited"),
         (CsrfError, 403, "csrf_failed"),
         (InvalidInputError, 422, "invalid"),
+        (EntryNotFoundError, 404, "not_found"),
+        (InvalidTreeSizeError, 422, "invalid"),
+        (InvalidEntryError, 422, "invalid"),
         (CodeRejectedError, 422, "code_rejected"),
         (RateLimitedError, 429, "rate_limited"),
         (NoContactError, 409, "no_contact"),
@@ -152,7 +161,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return html_error(request, 500, "internal")
         return JSONResponse(error_body("internal", "internal server error"), status_code=500)
 
-    for kind in (HearingError, StaffError, CsrfError, InvalidInputError, IdentityError):
+    for kind in (
+        HearingError,
+        StaffError,
+        CsrfError,
+        InvalidInputError,
+        IdentityError,
+        LedgerError,
+    ):
         app.add_exception_handler(kind, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

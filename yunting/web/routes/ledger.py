@@ -14,21 +14,18 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from yunting.infra.ledger import (
-    EntryNotFoundError,
     InvalidEntryError,
-    InvalidTreeSizeError,
     Ledger,
-    LedgerError,
     merkle,
 )
 from yunting.infra.ledger.model import (
@@ -43,7 +40,6 @@ from yunting.infra.ledger.model import (
 )
 from yunting.infra.ledger.signing import verify_tree_head
 from yunting.web.deps import Staff
-from yunting.web.errors import error_body
 from yunting.web.render import locale_of, render
 from yunting.web.resources import AppResources
 from yunting.web.schemas import ERRORS
@@ -62,33 +58,6 @@ def get_ledger(request: Request) -> Ledger:
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _status_for(exc: LedgerError) -> tuple[int, str]:
-    if isinstance(exc, EntryNotFoundError):
-        return 404, "not_found"
-    if isinstance(exc, InvalidTreeSizeError | InvalidEntryError):
-        return 422, "invalid"
-    return 500, "internal"
-
-
-def ledger_errors(
-    endpoint: Callable[P, Awaitable[R]],
-) -> Callable[P, Awaitable[R | JSONResponse]]:
-    """Ledger errors -> the API's JSON error shape (``web/errors.py`` does not know them)."""
-
-    @functools.wraps(endpoint)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | JSONResponse:
-        try:
-            return await endpoint(*args, **kwargs)
-        except LedgerError as e:
-            status, code = _status_for(e)
-            return JSONResponse(error_body(code, str(e)), status_code=status)
-
-    return wrapper
 
 
 # --- response shapes ---------------------------------------------------------------------------
@@ -180,7 +149,6 @@ class PublicKeyOut(BaseModel):
         "one; every signed head is kept, so later audits can hold the log to it."
     ),
 )
-@ledger_errors
 async def latest_tree_head(ledger: LedgerDep) -> SignedTreeHeadOut:
     return SignedTreeHeadOut.of(await ledger.sign_tree_head())
 
@@ -190,7 +158,6 @@ async def latest_tree_head(ledger: LedgerDep) -> SignedTreeHeadOut:
     summary="A signed tree head of a given size",
     description="A head this log signed earlier for exactly `tree_size` entries.",
 )
-@ledger_errors
 async def tree_head_of_size(tree_size: int, ledger: LedgerDep) -> SignedTreeHeadOut:
     return SignedTreeHeadOut.of(await ledger.tree_head(tree_size=tree_size))
 
@@ -203,7 +170,6 @@ async def tree_head_of_size(tree_size: int, ledger: LedgerDep) -> SignedTreeHead
         "Staff only: indices can be enumerated. Holders of a document use the lookup instead."
     ),
 )
-@ledger_errors
 async def get_entry(index: int, staff: Staff, ledger: LedgerDep) -> EntryOut:
     return EntryOut.of(await ledger.get_entry(index=index))
 
@@ -217,7 +183,6 @@ async def get_entry(index: int, staff: Staff, ledger: LedgerDep) -> EntryOut:
         "§2.1.3.2 against that head's `sha256_root_hash`."
     ),
 )
-@ledger_errors
 async def inclusion_proof(
     index: int,
     ledger: LedgerDep,
@@ -239,7 +204,6 @@ async def inclusion_proof(
         "against the two signed roots."
     ),
 )
-@ledger_errors
 async def consistency_proof(
     ledger: LedgerDep,
     first: Annotated[int, Query(ge=0, description="The older tree size")],
@@ -276,7 +240,6 @@ async def lookup(ledger: Ledger, content_sha256: str) -> LookupOut:
         "Everything needed to check the answer offline is in it, plus the public key."
     ),
 )
-@ledger_errors
 async def lookup_by_content(
     content_sha256: Annotated[
         str, PathParam(pattern=SHA256_PATTERN, description="hex SHA-256 of the document")
