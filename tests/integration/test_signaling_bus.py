@@ -24,13 +24,13 @@ class Collector:
         self.got.append((topic, payload))
         self.event.set()
 
-    async def wait_for(self, n: int, timeout: float = 5) -> None:
+    async def wait_for(self, n: int, within_s: float = 5) -> None:
         async def enough() -> None:
             while len(self.got) < n:
                 self.event.clear()
                 await self.event.wait()
 
-        await asyncio.wait_for(enough(), timeout)
+        await asyncio.wait_for(enough(), within_s)
 
 
 @pytest.fixture
