@@ -24,6 +24,7 @@ from yunting.hearing.model import (
     Role,
 )
 from yunting.hearing.tables import (
+    attendance_log,
     audit_events,
     cases,
     courts,
@@ -454,5 +455,34 @@ async def list_audit_events(conn: AsyncConnection, hearing_id: UUID) -> list[Row
         select(audit_events)
         .where(audit_events.c.hearing_id == hearing_id)
         .order_by(audit_events.c.id)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def insert_attendance(
+    conn: AsyncConnection,
+    *,
+    at: datetime,
+    hearing_id: UUID,
+    participant_id: UUID,
+    event: str,
+    reason: str,
+) -> None:
+    await conn.execute(
+        insert(attendance_log).values(
+            at=at,
+            hearing_id=hearing_id,
+            participant_id=participant_id,
+            event=event,
+            reason=reason,
+        )
+    )
+
+
+async def list_attendance(conn: AsyncConnection, hearing_id: UUID) -> list[Row[Any]]:
+    query = (
+        select(attendance_log)
+        .where(attendance_log.c.hearing_id == hearing_id)
+        .order_by(attendance_log.c.id)
     )
     return list((await conn.execute(query)).all())

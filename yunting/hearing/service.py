@@ -44,6 +44,7 @@ from yunting.hearing.model import (
     Permission,
     Person,
     Role,
+    StaffRole,
     Transition,
     plan_hearing_transition,
     plan_participant_transition,
@@ -92,6 +93,29 @@ class NoticeResult:
     participant_id: UUID
     channel: Channel
     message_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceRecord:
+    at: datetime
+    participant_id: UUID
+    display_name: str
+    event: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPass:
+    """A staff member's join token for a hearing room, and who they are in it."""
+
+    token: str
+    participant_id: UUID
+    role: Role
+    person_id: UUID
+    expires_at: datetime
+
+
+_ROOM_ROLE_OF_STAFF = {StaffRole.JUDGE: Role.JUDGE, StaffRole.CLERK: Role.CLERK}
 
 
 class HearingService:
@@ -627,6 +651,117 @@ class HearingService:
             expires_at=claims.expires_at,
         )
 
+    async def staff_room_pass(
+        self, *, actor: Actor, hearing_id: UUID, person_id: UUID | None, name: str
+    ) -> RoomPass:
+        """A join token for a signed-in judge or clerk, as their participant in the hearing.
+
+        The session has proved who they are, so there is no one-time code. Someone who is not
+        yet a participant is added in their staff role (the court's own judges and clerks may
+        already run any hearing of the court); ``person_id`` None creates their person record,
+        which the caller links to the account.
+        """
+        role = _ROOM_ROLE_OF_STAFF.get(actor.staff_role) if actor.staff_role else None
+        if actor.kind is not ActorKind.STAFF or role is None:
+            raise PermissionDeniedError("only judges and clerks join a hearing room from the bench")
+        async with self._db.transaction() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id)
+            self._require(actor, Permission.PARTICIPANT_ISSUE_LINK, court_id=hearing.court_id)
+            if hearing.state in FINAL_HEARING_STATES:
+                raise ConflictError(f"the hearing is {hearing.state}")
+            mine = [
+                p
+                for p in await repo.list_participants(conn, hearing.id)
+                if person_id is not None and p.person_id == person_id and p.role is role
+            ]
+            if mine:
+                participant = mine[0]
+            else:
+                if person_id is None:
+                    person = Person(
+                        id=uuid.uuid4(),
+                        court_id=hearing.court_id,
+                        name=name,
+                        phone=None,
+                        email=None,
+                        id_number_last4=None,
+                    )
+                    await repo.insert_person(conn, person, at=self._clock.now())
+                    person_id = person.id
+                participant = Participant(
+                    id=uuid.uuid4(),
+                    hearing_id=hearing.id,
+                    person_id=person_id,
+                    role=role,
+                    state=ParticipantState.INVITED,
+                    display_name=name,
+                    party_id=None,
+                )
+                await repo.insert_participant(conn, participant, at=self._clock.now())
+                await self._audit(
+                    conn,
+                    actor=actor,
+                    entity="participant",
+                    entity_id=participant.id,
+                    hearing_id=hearing.id,
+                    case_id=hearing.case_id,
+                    action="participant.add",
+                    from_state=None,
+                    to_state=ParticipantState.INVITED.value,
+                    reason="joined from a staff session",
+                )
+            if participant.state is ParticipantState.REMOVED:
+                raise ConflictError("you were removed from this hearing")
+            if participant.state is ParticipantState.LEFT:
+                # Coming back after leaving needs a fresh identity check; the session is one.
+                transition = plan_participant_transition(
+                    participant_id=participant.id,
+                    current=participant.state,
+                    to=ParticipantState.VERIFIED,
+                    reason="staff session",
+                )
+                if not await repo.set_participant_state(
+                    conn, participant.id, expected=transition.from_state, new=transition.to_state
+                ):
+                    raise ConflictError("the participant's state changed meanwhile")
+                await self._audit(
+                    conn,
+                    actor=actor,
+                    entity="participant",
+                    entity_id=participant.id,
+                    hearing_id=hearing.id,
+                    case_id=hearing.case_id,
+                    action="participant.verify",
+                    from_state=transition.from_state.value,
+                    to_state=transition.to_state.value,
+                    reason="staff session",
+                    legal_weight=True,
+                )
+            link = await self._issue_link(conn, actor=actor, participant_id=participant.id)
+        return RoomPass(
+            token=link.token,
+            participant_id=participant.id,
+            role=role,
+            person_id=participant.person_id,
+            expires_at=link.expires_at,
+        )
+
+    async def room_participant(self, *, participant_id: UUID) -> Participant:
+        """A participant as the signaling room needs it, after it verified the join token."""
+        async with self._db.read() as conn:
+            participant = await repo.get_participant(conn, participant_id)
+        if participant is None:
+            raise NotFoundError(f"no participant {participant_id}")
+        return participant
+
+    async def room_hearing(self, *, hearing_id: UUID) -> Hearing:
+        """A hearing as the signaling room needs it (state, lock, court)."""
+        async with self._db.read() as conn:
+            hearing = await repo.get_hearing(conn, hearing_id)
+        if hearing is None:
+            raise NotFoundError(f"no hearing {hearing_id}")
+        return hearing
+
     async def revoke_join_links(self, *, actor: Actor, participant_id: UUID) -> int:
         """Revoke every outstanding join token of the participant; returns how many."""
         async with self._db.transaction() as conn:
@@ -661,16 +796,25 @@ class HearingService:
         claims = decode_join_token(token, key=self._token_key, now=self._clock.now())
         async with self._db.read() as conn:
             row = await repo.get_join_token_row(conn, claims.jti)
-            if row is None or row.participant_id != claims.participant_id:
+            pid = claims.participant_id
+            if row is None or row.participant_id != pid:
                 raise InvalidTokenError("join token is not known", reason="revoked")
             if row.revoked_at is not None:
-                raise InvalidTokenError("join token was revoked", reason="revoked")
-            participant = await repo.get_participant(conn, claims.participant_id)
+                raise InvalidTokenError(
+                    "join token was revoked", reason="revoked", participant_id=pid
+                )
+            participant = await repo.get_participant(conn, pid)
             hearing = await repo.get_hearing(conn, claims.hearing_id)
         if participant is None or participant.state is ParticipantState.REMOVED:
-            raise InvalidTokenError("participant was removed", reason="removed")
+            raise InvalidTokenError(
+                "participant was removed",
+                reason="removed",
+                participant_id=pid if participant is not None else None,
+            )
         if hearing is None or hearing.state in FINAL_HEARING_STATES:
-            raise InvalidTokenError("the hearing is over", reason="hearing_over")
+            raise InvalidTokenError(
+                "the hearing is over", reason="hearing_over", participant_id=pid
+            )
         return claims
 
     def actor_for(self, claims: JoinClaims, *, court_id: UUID) -> Actor:
@@ -777,6 +921,53 @@ class HearingService:
                 "actor_id": row.actor_id,
                 "reason": row.reason,
             }
+            for row in rows
+        ]
+
+    # Attendance log ---------------------------------------------------------------------------
+
+    async def record_attendance(
+        self,
+        *,
+        hearing_id: UUID,
+        participant_id: UUID,
+        event: str,
+        reason: str,
+        at: datetime,
+    ) -> None:
+        """Append one attendance fact (joined, admitted, dropped and why) as the room saw it.
+
+        Written by the signaling room, which has already authenticated the participant; a
+        participant of another hearing is refused so a bug cannot misfile evidence.
+        """
+        async with self._db.transaction() as conn:
+            participant = await repo.get_participant(conn, participant_id)
+            if participant is None or participant.hearing_id != hearing_id:
+                raise NotFoundError(f"no participant {participant_id} in hearing {hearing_id}")
+            await repo.insert_attendance(
+                conn,
+                at=at,
+                hearing_id=hearing_id,
+                participant_id=participant_id,
+                event=event,
+                reason=reason,
+            )
+
+    async def attendance(self, *, actor: Actor, hearing_id: UUID) -> list[AttendanceRecord]:
+        """The hearing's attendance log, oldest first, for court staff."""
+        async with self._db.read() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id)
+            self._require(actor, Permission.CASE_VIEW, court_id=hearing.court_id)
+            rows = await repo.list_attendance(conn, hearing.id)
+            names = {p.id: p.display_name for p in await repo.list_participants(conn, hearing.id)}
+        return [
+            AttendanceRecord(
+                at=as_utc(row.at),
+                participant_id=row.participant_id,
+                display_name=names.get(row.participant_id, ""),
+                event=row.event,
+                reason=row.reason,
+            )
             for row in rows
         ]
 

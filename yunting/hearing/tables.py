@@ -123,3 +123,18 @@ audit_events = Table(
     Column("reason", Text, nullable=False, default=""),
     Index("ix_audit_events_entity", "entity", "entity_id"),
 )
+
+
+# Who tried to join, was admitted, dropped and why: lets a court tell "refused to attend" from
+# "network failure". Append-only, written by the signaling room as things happen.
+attendance_log = Table(
+    "attendance_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("hearing_id", Uuid, ForeignKey("hearings.id"), nullable=False),
+    Column("participant_id", Uuid, ForeignKey("participants.id"), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("reason", String(32), nullable=False, default=""),
+    Index("ix_attendance_log_hearing", "hearing_id", "at"),
+)

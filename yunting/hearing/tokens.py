@@ -114,5 +114,7 @@ def decode_join_token(token: str, *, key: bytes, now: datetime) -> JoinClaims:
         # Signed by us but unreadable: only possible across an incompatible upgrade.
         raise InvalidTokenError("join token payload is malformed", reason="malformed") from e
     if now >= claims.expires_at:
-        raise InvalidTokenError("join token has expired", reason="expired")
+        raise InvalidTokenError(
+            "join token has expired", reason="expired", participant_id=claims.participant_id
+        )
     return claims

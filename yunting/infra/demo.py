@@ -136,23 +136,28 @@ async def seed_demo(
         is_public=True,
         title="第一次开庭",
     )
-    judge_person = await hearings.create_person(
-        actor=clerk, name=judge_user.display_name, phone=None, email=None, id_number_last4=None
-    )
-    clerk_person = await hearings.create_person(
-        actor=clerk, name=clerk_user.display_name, phone=None, email=None, id_number_last4=None
-    )
+    # Staff join the hearing room as the person their account is linked to.
+    staff_person: dict[UUID, UUID] = {}
+    for user in (judge_user, clerk_user):
+        if user.person_id is None:
+            person = await hearings.create_person(
+                actor=clerk, name=user.display_name, phone=None, email=None, id_number_last4=None
+            )
+            await staff.link_person(user_id=user.id, person_id=person.id)
+            staff_person[user.id] = person.id
+        else:
+            staff_person[user.id] = user.person_id
     await hearings.add_participant(
         actor=clerk,
         hearing_id=hearing.id,
-        person_id=judge_person.id,
+        person_id=staff_person[judge_user.id],
         role=Role.JUDGE,
         display_name=f"审判员 {judge_user.display_name}",
     )
     await hearings.add_participant(
         actor=clerk,
         hearing_id=hearing.id,
-        person_id=clerk_person.id,
+        person_id=staff_person[clerk_user.id],
         role=Role.CLERK,
         display_name=f"书记员 {clerk_user.display_name}",
     )

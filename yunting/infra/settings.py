@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     # YUNTING_ICE_SERVERS='[{"urls": ["turn:turn.court.example:3478"], "username": "u", ...}]'
     ice_servers: list[IceServer] = Field(default_factory=list)
 
+    # Signaling (docs/signaling.md). This node's name on the bus: empty means host-pid-random.
+    node_id: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
+    # A participant who drops keeps its place this long; the presiding judge's absence pauses
+    # the hearing after judge_drop_grace.
+    signaling_reconnect_grace_s: float = Field(default=60.0, gt=0, le=3600)
+    signaling_judge_drop_grace_s: float = Field(default=30.0, gt=0, le=3600)
+    signaling_heartbeat_interval_s: float = Field(default=5.0, gt=0, le=300)
+    signaling_heartbeat_timeout_s: float = Field(default=20.0, gt=0, le=900)
+    signaling_hello_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    signaling_max_message_bytes: int = Field(default=65536, ge=1024, le=1_048_576)
+    signaling_rate_per_s: float = Field(default=20.0, gt=0)
+    signaling_rate_burst: int = Field(default=40, ge=1)
+    # How long a room's owner node holds its Redis lease without renewing it (scaled out).
+    signaling_owner_lease_s: float = Field(default=10.0, ge=1, le=300)
+
     # Outgoing messages (the service-delivery issue adds SMTP/SMPP senders).
     smtp_host: str = ""
     smtp_port: int = 25

@@ -100,3 +100,9 @@ async def revoke_session(conn: AsyncConnection, token_hash: str, *, at: datetime
         .where(staff_sessions.c.token_hash == token_hash, staff_sessions.c.revoked_at.is_(None))
         .values(revoked_at=at)
     )
+
+
+async def set_person(conn: AsyncConnection, user_id: UUID, person_id: UUID) -> None:
+    await conn.execute(
+        update(staff_users).where(staff_users.c.id == user_id).values(person_id=person_id)
+    )

@@ -92,6 +92,11 @@ class StaffService:
         logger.info("staff user %s created with role %s", user.id, role)
         return user
 
+    async def link_person(self, *, user_id: UUID, person_id: UUID) -> None:
+        """Record which person this account is, so it joins hearings as that participant."""
+        async with self._db.transaction() as conn:
+            await repo.set_person(conn, user_id, person_id)
+
     async def get_user_by_username(self, *, username: str) -> StaffUser | None:
         async with self._db.read() as conn:
             found = await repo.get_user_with_hash(conn, username.strip().lower())

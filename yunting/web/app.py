@@ -18,7 +18,7 @@ from yunting.infra.settings import Settings
 from yunting.web.errors import install_error_handlers
 from yunting.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from yunting.web.resources import AppResources
-from yunting.web.routes import auth, cases, dev, health, hearings, join, ledger, pages
+from yunting.web.routes import auth, cases, dev, health, hearings, join, ledger, pages, room
 from yunting.web.templating import install_template_helpers
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(hearings.router)
     app.include_router(join.router)
+    app.include_router(room.router)
     app.include_router(ledger.router)
     app.include_router(ledger.page_router)
     app.include_router(pages.router)

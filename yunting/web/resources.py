@@ -19,6 +19,10 @@ from yunting.infra.ledger.evidence import LedgerEvidence
 from yunting.infra.settings import Settings
 from yunting.service_delivery.outbox import OutboxSender
 from yunting.service_delivery.ports import MessageSender
+from yunting.signaling.bus import Bus, InProcessBus, RedisBus
+from yunting.signaling.host import RoomHost, default_node_id, room_config
+from yunting.signaling.leases import LocalLeases, RedisLeases, RoomLeases
+from yunting.signaling.ports import MediaPort, NoMediaNode
 from yunting.staff.passwords import make_hasher
 from yunting.staff.service import StaffService
 from yunting.staff.throttle import MemoryLoginThrottle, RedisLoginThrottle
@@ -39,6 +43,9 @@ class AppResources:
     sender: MessageSender
     translator: Translator
     templates: Jinja2Templates
+    bus: Bus
+    rooms: RoomHost
+    media: MediaPort
     redis: Redis | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -74,6 +81,33 @@ class AppResources:
                 time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
             ),
         )
+        node_id = settings.node_id or default_node_id()
+        bus: Bus
+        leases: RoomLeases
+        if redis is not None:
+            bus = RedisBus(url=settings.redis_url, prefix=settings.redis_prefix)
+            leases = RedisLeases(
+                redis=redis,
+                prefix=settings.redis_prefix,
+                node_id=node_id,
+                ttl_s=settings.signaling_owner_lease_s,
+            )
+        else:
+            bus = InProcessBus()
+            leases = LocalLeases(node_id)
+        media = NoMediaNode()
+        rooms = RoomHost(
+            node_id=node_id,
+            hearings=hearings,
+            clock=clock,
+            config=room_config(settings),
+            bus=bus,
+            leases=leases,
+            media=media,
+            lease_ttl_s=settings.signaling_owner_lease_s,
+        )
+        await bus.start()
+        await rooms.start()
         return cls(
             settings=settings,
             clock=clock,
@@ -87,10 +121,15 @@ class AppResources:
             sender=outbox,
             translator=Translator.load(default=settings.default_locale),
             templates=templates,
+            bus=bus,
+            rooms=rooms,
+            media=media,
             redis=redis,
         )
 
     async def close(self) -> None:
+        await self.rooms.stop()
+        await self.bus.stop()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.stop()

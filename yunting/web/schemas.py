@@ -304,3 +304,21 @@ class AuditEventOut(BaseModel):
     actor_kind: str
     actor_id: UUID | None
     reason: str
+
+
+class RoomTokenOut(BaseModel):
+    """A join token for the hearing room websocket, for a signed-in judge or clerk."""
+
+    token: str = Field(description="Send it in the `hello` message on `/ws/hearings/{id}`.")
+    participant_id: UUID
+    role: Role
+    expires_at: datetime
+    websocket_path: str
+
+
+class AttendanceOut(BaseModel):
+    at: datetime
+    participant_id: UUID
+    display_name: str
+    event: str = Field(description="join_attempt, admitted, disconnected, ... (docs/signaling.md)")
+    reason: str = Field(description="network_loss, closed_by_user, removed, token_expired, ...")

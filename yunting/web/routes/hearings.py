@@ -97,6 +97,9 @@ async def change_state(
     transition = await resources.hearings.change_hearing_state(
         actor=staff.actor, hearing_id=hearing_id, action=body.action, reason=body.reason
     )
+    await resources.rooms.hearing_changed(
+        hearing_id=hearing_id, action=body.action.value, reason=body.reason, by=None
+    )
     return StateChangeOut(
         hearing_id=hearing_id, from_state=transition.from_state, to_state=transition.to_state
     )
@@ -108,6 +111,9 @@ async def lock(
 ) -> HearingOut:
     await resources.hearings.set_locked(
         actor=staff.actor, hearing_id=hearing_id, locked=body.locked
+    )
+    await resources.rooms.hearing_changed(
+        hearing_id=hearing_id, action="lock" if body.locked else "unlock", reason="", by=None
     )
     detail = await resources.hearings.get_hearing(actor=staff.actor, hearing_id=hearing_id)
     return HearingOut.of(detail.hearing)

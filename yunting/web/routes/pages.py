@@ -994,6 +994,9 @@ async def change_state(
         return await _hearing_page(request, resources, staff, hearing_id, failure(t, e, message))
     except DOMAIN_ERRORS as e:
         return await _hearing_page(request, resources, staff, hearing_id, failure(t, e))
+    await resources.rooms.hearing_changed(
+        hearing_id=hearing_id, action=action.value, reason=reason, by=None
+    )
     return done(
         f"/hearings/{hearing_id}",
         resources,
@@ -1013,6 +1016,9 @@ async def lock(
         await resources.hearings.set_locked(actor=staff.actor, hearing_id=hearing_id, locked=locked)
     except DOMAIN_ERRORS as e:
         return await _hearing_page(request, resources, staff, hearing_id, failure(t, e))
+    await resources.rooms.hearing_changed(
+        hearing_id=hearing_id, action="lock" if locked else "unlock", reason="", by=None
+    )
     key = N_("flash.locked") if locked else N_("flash.unlocked")
     return done(f"/hearings/{hearing_id}", resources, key)
 

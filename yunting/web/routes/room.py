@@ -1,0 +1,112 @@
+"""The hearing room: its websocket (docs/signaling.md), staff room tokens, the attendance log."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from yunting.signaling.errors import CloseCode
+from yunting.signaling.host import RoomHost
+from yunting.web.deps import Resources, Staff
+from yunting.web.resources import AppResources
+from yunting.web.schemas import ERRORS, AttendanceOut, RoomTokenOut
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["hearing room"])
+
+
+@router.post(
+    "/api/hearings/{hearing_id}/room-token",
+    summary="A join token for the hearing room, for the signed-in judge or clerk",
+    description=(
+        "Judges and clerks enter the room as themselves: this finds (or adds) their participant "
+        "in the hearing and signs a join token for it, to send in `hello` on "
+        "`/ws/hearings/{hearing_id}`. Other staff roles get 403; a closed hearing 409."
+    ),
+    responses=ERRORS,
+)
+async def room_token(hearing_id: UUID, staff: Staff, resources: Resources) -> RoomTokenOut:
+    user = staff.session.user
+    room_pass = await resources.hearings.staff_room_pass(
+        actor=staff.actor, hearing_id=hearing_id, person_id=user.person_id, name=user.display_name
+    )
+    if user.person_id is None:
+        await resources.staff.link_person(user_id=user.id, person_id=room_pass.person_id)
+    return RoomTokenOut(
+        token=room_pass.token,
+        participant_id=room_pass.participant_id,
+        role=room_pass.role,
+        expires_at=room_pass.expires_at,
+        websocket_path=f"/ws/hearings/{hearing_id}",
+    )
+
+
+@router.get(
+    "/api/hearings/{hearing_id}/attendance",
+    summary="The hearing's attendance log",
+    description=(
+        "Every join attempt, admission, denial, disconnect (with its reason: network_loss, "
+        "closed_by_user, removed, token_expired, ...) and rejoin, oldest first."
+    ),
+    responses=ERRORS,
+)
+async def attendance(hearing_id: UUID, staff: Staff, resources: Resources) -> list[AttendanceOut]:
+    records = await resources.hearings.attendance(actor=staff.actor, hearing_id=hearing_id)
+    return [
+        AttendanceOut(
+            at=r.at,
+            participant_id=r.participant_id,
+            display_name=r.display_name,
+            event=r.event,
+            reason=r.reason,
+        )
+        for r in records
+    ]
+
+
+class _Sink:
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+
+    async def send_text(self, data: str) -> None:
+        await self._ws.send_text(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._ws.close(code, reason)
+
+
+@router.websocket("/ws/hearings/{hearing_id}")
+async def hearing_room(websocket: WebSocket, hearing_id: str) -> None:
+    """One participant's signaling connection (protocol: docs/signaling.md)."""
+    resources: AppResources = websocket.app.state.resources
+    host: RoomHost = resources.rooms
+    await websocket.accept()
+    try:
+        hid = UUID(hearing_id)
+    except ValueError:
+        await websocket.close(CloseCode.NOT_FOUND, "no_such_hearing")
+        return
+    try:
+        conn_id = await host.open(hid, _Sink(websocket))
+    except Exception:
+        logger.exception("could not open the hearing room", extra={"hearing_id": hearing_id})
+        await websocket.close(CloseCode.INTERNAL_ERROR, "unavailable")
+        return
+    code: int | None = None
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                code = message.get("code")
+                break
+            text = message.get("text")
+            data: str | bytes = text if text is not None else (message.get("bytes") or b"")
+            await host.receive(conn_id, data)
+    except (WebSocketDisconnect, RuntimeError) as e:
+        # RuntimeError: the socket was closed by us while reading.
+        code = getattr(e, "code", None)
+    finally:
+        await host.closed(conn_id, code)
