@@ -154,12 +154,12 @@ async def seed_court(
     """
     court = await hearings.ensure_court(name="杭州互联网法院", code="ZJ0192")
     users = {}
-    for username, role in (("judge", StaffRole.JUDGE), ("clerk", StaffRole.CLERK)):
+    for username, staff_role in (("judge", StaffRole.JUDGE), ("clerk", StaffRole.CLERK)):
         users[username] = await staff.create_user(
             court_id=court.id,
             username=username,
             display_name=username,
-            role=role,
+            role=staff_role,
             password=password,
         )
     clerk = users["clerk"].actor()

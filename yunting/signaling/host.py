@@ -598,6 +598,11 @@ class RoomHost:
         if kind == "ext":
             await self._external(message)
             return
+        if kind == "resync":
+            owned = self._rooms.get(UUID(message["h"]))
+            if owned is not None:
+                owned.post(_resync_event(owned.room))
+            return
         hearing_id = UUID(message["h"])
         conn_id = str(message["c"])
         room = self._rooms.get(hearing_id)
@@ -648,9 +653,19 @@ class RoomHost:
         )
 
     async def _on_bus_reconnect(self) -> None:
-        # Frames may have been lost while Redis was away: everyone gets a fresh picture.
+        # Frames may have been lost while Redis was away: everyone gets a fresh picture. Nodes
+        # reconnect independently, so an owner's resync can reach a relay that has not
+        # re-subscribed yet: each relay asks the owners of its sockets' rooms once it is back.
         for room in list(self._rooms.values()):
             room.post(_resync_event(room.room))
+        owners = {
+            (local.hearing_id, local.owner)
+            for local in self._locals.values()
+            if local.owner != self.node_id and not local.closed
+        }
+        for hearing_id, owner in owners:
+            with contextlib.suppress(BusUnavailableError):
+                await self._publish(owner, {"k": "resync", "h": str(hearing_id)})
 
     # Timers ---------------------------------------------------------------------------------------
 
