@@ -350,3 +350,25 @@ async def _clerk(node: Node) -> Any:
     user = await node.resources.staff.get_user_by_username(username="clerk")
     assert user is not None
     return user
+
+
+async def test_staff_page_shows_the_live_room_and_attendance(node: Node) -> None:
+    court = node.court
+    judge_pass = await node.staff_token("judge")
+    judge, _ = await node.join("judge", judge_pass["token"])
+    plaintiff, _ = await node.join("plaintiff", court.tokens["plaintiff"])
+    await judge.roster_where(lambda r: states(r).get(str(court.ids["plaintiff"])) == "in_lobby")
+    pages = {}
+    for lang in ("zh-CN", "en"):
+        cookie = f"yt_session={judge_pass['session']}; yt_lang={lang}"
+        r = await node.http.get(f"/hearings/{court.hearing_id}", headers={"Cookie": cookie})
+        assert r.status_code == 200, r.text
+        pages[lang] = r.text
+    assert "出庭记录" in pages["zh-CN"]
+    assert "进入候庭室" in pages["zh-CN"]
+    assert "庭审室已开启：2 人在线，1 人在候庭室等候。" in pages["zh-CN"]
+    assert "Attendance log" in pages["en"]
+    assert "Entered the lobby" in pages["en"]
+    assert "Room open: 2 online, 1 waiting in the lobby." in pages["en"]
+    await plaintiff.close()
+    await judge.close()

@@ -917,6 +917,12 @@ async def _hearing_context(
             if r["actor_kind"] == "staff" and isinstance(r["actor_id"], UUID)
         ],
     )
+    attendance = await resources.hearings.attendance(actor=actor, hearing_id=hearing.id)
+    room = resources.rooms.owned_room(hearing.id)
+    live = None
+    if room is not None:
+        snapshot = room.snapshot()
+        live = {"online": sum(m.online for m in snapshot.members), "lobby": len(snapshot.lobby)}
     role = staff.session.user.role
     is_final = hearing.state in FINAL_HEARING_STATES
     mine, others = available_actions(hearing.state, role)
@@ -930,6 +936,8 @@ async def _hearing_context(
         "other_actions": others,
         "dangerous_actions": DANGEROUS_ACTIONS,
         "audit": [audit_row(t, row, names, actor_names) for row in reversed(audit)],
+        "attendance": list(reversed(attendance)),
+        "live": live,
         "is_final": is_final,
         "ends_at": hearing.scheduled_start + timedelta(minutes=hearing.expected_minutes),
         "may_lock": staff_may(role, Permission.HEARING_LOCK) and not is_final,
