@@ -372,3 +372,20 @@ async def test_staff_page_shows_the_live_room_and_attendance(node: Node) -> None
     assert "Room open: 2 online, 1 waiting in the lobby." in pages["en"]
     await plaintiff.close()
     await judge.close()
+
+
+async def test_revoking_links_ends_a_live_connection(node: Node) -> None:
+    court = node.court
+    judge_pass = await node.staff_token("judge")
+    judge, _ = await node.join("judge", judge_pass["token"])
+    plaintiff, _ = await node.join("plaintiff", court.tokens["plaintiff"])
+    clerk_pass = await node.staff_token("clerk")  # the clerk manages links, not the judge
+    r = await node.http.delete(
+        f"/api/participants/{court.ids['plaintiff']}/join-links",
+        headers={"Authorization": f"Bearer {clerk_pass['session']}"},
+    )
+    assert r.status_code == 200, r.text
+    assert await plaintiff.closed_with() == (4401, "token_revoked")
+    log = await attendance(node, judge_pass["session"])
+    assert ("plaintiff", "disconnected", "token_revoked") in log
+    await judge.close()

@@ -317,6 +317,27 @@ class RoomHost:
             with contextlib.suppress(BusUnavailableError):
                 await self._publish(owner, message)
 
+    async def access_revoked(self, *, hearing_id: UUID, participant_id: UUID) -> None:
+        """The participant's join links were revoked: disconnect it wherever it is."""
+        message = {"k": "revoked", "h": str(hearing_id), "p": str(participant_id)}
+        try:
+            owner = await self._leases.owner(hearing_id)
+        except BusUnavailableError:
+            logger.warning("links revoked while Redis is down; the room is not told")
+            return
+        if owner == self.node_id:
+            self._revoked(message)
+        elif owner is not None:
+            with contextlib.suppress(BusUnavailableError):
+                await self._publish(owner, message)
+
+    def _revoked(self, message: dict[str, Any]) -> None:
+        room = self._rooms.get(UUID(message["h"]))
+        if room is not None:
+            pid = UUID(message["p"])
+            core = room.room
+            room.post(lambda now: core.revoke_access(pid, now))
+
     async def media_to_participant(
         self,
         *,
@@ -597,6 +618,9 @@ class RoomHost:
             return
         if kind == "ext":
             await self._external(message)
+            return
+        if kind == "revoked":
+            self._revoked(message)
             return
         if kind == "resync":
             owned = self._rooms.get(UUID(message["h"]))

@@ -786,6 +786,19 @@ class Room:
         self._locked = locked
         return self._broadcast_hearing(action, reason, by) + self._reconcile()
 
+    def revoke_access(self, participant_id: UUID, now: datetime) -> list[Output]:
+        """The court revoked the participant's join links: end its connection now (it would
+        otherwise stay in until it reconnects). Its recorded state is untouched."""
+        _check_now(now)
+        member = self._members.get(participant_id)
+        conn = self._conns.get(member.conn_id) if member and member.conn_id else None
+        if conn is None:
+            return []
+        out = self._close(
+            conn, CloseCode.UNAUTHENTICATED, "token_revoked", now, AttendanceReason.TOKEN_REVOKED
+        )
+        return out + self._reconcile()
+
     def notify_error(self, participant_id: UUID, code: ErrorCode, text: str) -> list[Output]:
         """Tell a participant that something the adapter did for it failed (e.g. no media
         node); the room itself does not change."""

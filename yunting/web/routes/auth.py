@@ -29,7 +29,10 @@ async def sign_in(
         username=body.username, password=body.password, client=client_address(request)
     )
     set_session_cookie(
-        response, session, secure=resources.settings.public_base_url.startswith("https")
+        response,
+        session,
+        secure=resources.settings.public_base_url.startswith("https"),
+        now=resources.clock.now(),
     )
     return SignInResponse(
         user=StaffUserOut.of(session.user),

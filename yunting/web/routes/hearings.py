@@ -177,10 +177,16 @@ async def issue_join_link(participant_id: UUID, staff: Staff, resources: Resourc
 @router.delete(
     "/participants/{participant_id}/join-links",
     summary="Revoke every join link of a participant",
+    description="A participant connected to the hearing room with such a link is disconnected.",
 )
 async def revoke_join_links(participant_id: UUID, staff: Staff, resources: Resources) -> RevokeOut:
     count = await resources.hearings.revoke_join_links(
         actor=staff.actor, participant_id=participant_id
+    )
+    participant = await resources.hearings.room_participant(participant_id=participant_id)
+    # Revoking also ends a live connection: the link no longer admits anyone.
+    await resources.rooms.access_revoked(
+        hearing_id=participant.hearing_id, participant_id=participant_id
     )
     return RevokeOut(participant_id=participant_id, revoked=count)
 

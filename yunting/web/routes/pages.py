@@ -455,7 +455,9 @@ async def login_submit(request: Request, resources: Resources) -> Response:
             status=401,
         )
     response = redirect(target)
-    set_session_cookie(response, session, secure=secure_cookies(resources))
+    set_session_cookie(
+        response, session, secure=secure_cookies(resources), now=resources.clock.now()
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -1164,6 +1166,7 @@ async def revoke_join_links(
         )
     except DOMAIN_ERRORS as e:
         return await _hearing_page(request, resources, staff, hearing_id, failure(t, e))
+    await resources.rooms.access_revoked(hearing_id=hearing_id, participant_id=participant.id)
     return done(
         f"/hearings/{hearing_id}#participants",
         resources,
