@@ -157,6 +157,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         log_config=None,  # our logging configuration, not uvicorn's
         ws_max_size=settings.max_request_bytes,
+        # Signaling frames are small; per-message deflate would cost ~49 KiB of zlib state per
+        # idle socket (measured in bench/signaling.py) to save bandwidth nobody is short of.
+        ws_per_message_deflate=False,
         proxy_headers=True,
     )
     return 0

@@ -397,23 +397,65 @@ class RoomHost:
             return task
 
     async def carry_out(self, room: _RoomTask, outputs: list[Output]) -> None:
-        """Perform the room's outputs in order; results of commands are fed back at once."""
+        """Perform the room's outputs in order; results of commands are fed back at once.
+
+        Frames are the hot path: a message the room shares between recipients is encoded once,
+        and frames for sockets on other nodes go out as one bus message per node and event
+        (in order), not one Redis round trip per frame.
+        """
         queue = deque(outputs)
-        while queue:
-            output = queue.popleft()
-            more = await self._perform(room, output)
-            if more:
-                queue.extendleft(reversed(more))
+        encoded: dict[int, tuple[object, str]] = {}  # keeps the message alive: ids stay unique
+        remote: dict[str, list[dict[str, Any]]] = {}
+        try:
+            while queue:
+                output = queue.popleft()
+                if isinstance(output, Send):
+                    known = encoded.get(id(output.message))
+                    if known is None:
+                        known = (output.message, encode(output.message))
+                        encoded[id(output.message)] = known
+                    self._route(output.conn_id, known[1], remote)
+                    continue
+                if isinstance(output, Close):
+                    self._route(output.conn_id, (output.code, output.reason), remote)
+                    continue
+                if remote:
+                    # Anything else may take a while (database): send what is ready first.
+                    await self._flush(remote)
+                more = await self._perform(room, output)
+                if more:
+                    queue.extendleft(reversed(more))
+        finally:
+            await self._flush(remote)
+
+    def _route(
+        self,
+        conn_id: str,
+        item: str | tuple[int, str],
+        remote: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        node = conn_id.split("/", 1)[0]
+        if node == self.node_id:
+            local = self._locals.get(conn_id)
+            if local is not None:
+                self._push(local, item)
+            return
+        remote.setdefault(node, []).append(_frame_message(conn_id, item))
+
+    async def _flush(self, remote: dict[str, list[dict[str, Any]]]) -> None:
+        for node, items in remote.items():
+            try:
+                await self._publish(node, {"k": "batch", "items": items})
+            except BusUnavailableError:
+                # The clients resync (or time out and reconnect) once Redis is back.
+                logger.debug("%d frames for %s lost: bus down", len(items), node)
+        remote.clear()
 
     async def _perform(self, room: _RoomTask, output: Output) -> list[Output]:
         core = room.room
         hearings = self.hearings
-        if isinstance(output, Send):
-            await self._deliver(output.conn_id, encode(output.message))
-            return []
-        if isinstance(output, Close):
-            await self._deliver(output.conn_id, (output.code, output.reason))
-            return []
+        if isinstance(output, Send | Close):  # carry_out routes frames itself
+            raise TypeError("frames are routed by carry_out")
         if isinstance(output, RecordAttendance):
             try:
                 await hearings.record_attendance(
@@ -534,13 +576,8 @@ class RoomHost:
             if local is not None:
                 self._push(local, item)
             return
-        message: dict[str, Any] = {"c": conn_id}
-        if isinstance(item, str):
-            message["k"], message["d"] = "send", item
-        else:
-            message["k"], message["code"], message["r"] = "close", item[0], item[1]
         try:
-            await self._publish(node, message)
+            await self._publish(node, _frame_message(conn_id, item))
         except BusUnavailableError:
             # The client resyncs (or times out and reconnects) once Redis is back.
             logger.debug("frame for %s lost: bus down", conn_id)
@@ -581,7 +618,8 @@ class RoomHost:
     # The bus ------------------------------------------------------------------------------------
 
     async def _publish(self, node: str, message: dict[str, Any]) -> None:
-        await self._bus.publish(f"node:{node}", json.dumps(message, separators=(",", ":")).encode())
+        payload = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        await self._bus.publish(f"node:{node}", payload.encode())
 
     async def _to_owner(
         self, local: _Local, message: dict[str, Any], *, quiet: bool = False
@@ -607,14 +645,12 @@ class RoomHost:
         except (ValueError, KeyError, TypeError):
             logger.warning("unreadable bus message on %s", topic)
             return
+        if kind == "batch":
+            for item in message.get("items", ()):
+                self._frame_arrived(item)
+            return
         if kind in ("send", "close"):
-            local = self._locals.get(message.get("c", ""))
-            if local is None:
-                return
-            if kind == "send":
-                self._push(local, str(message["d"]))
-            else:
-                self._push(local, (int(message["code"]), str(message["r"])))
+            self._frame_arrived(message)
             return
         if kind == "ext":
             await self._external(message)
@@ -653,6 +689,15 @@ class RoomHost:
         elif kind == "gone":
             reason = AttendanceReason(message.get("r", AttendanceReason.NETWORK_LOSS.value))
             room.post(lambda now: core.disconnect(conn_id, now, reason))
+
+    def _frame_arrived(self, message: dict[str, Any]) -> None:
+        local = self._locals.get(message.get("c", ""))
+        if local is None:
+            return
+        if message.get("k") == "send":
+            self._push(local, str(message["d"]))
+        else:
+            self._push(local, (int(message["code"]), str(message["r"])))
 
     async def _external(self, message: dict[str, Any]) -> None:
         hearing_id = UUID(message["h"])
@@ -763,3 +808,9 @@ def _resync_event(core: Room) -> Event:
         return core.resync()
 
     return event
+
+
+def _frame_message(conn_id: str, item: str | tuple[int, str]) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"k": "send", "c": conn_id, "d": item}
+    return {"k": "close", "c": conn_id, "code": item[0], "r": item[1]}

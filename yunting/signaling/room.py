@@ -1482,7 +1482,8 @@ class Room:
             presence = Presence.RECONNECTING
         else:
             presence = Presence.OFFLINE
-        return RosterEntry(
+        # Built from the room's own checked state on every event: no need to validate again.
+        return RosterEntry.model_construct(
             participant_id=member.participant_id,
             role=member.role,
             display_name=member.display_name,
@@ -1502,18 +1503,22 @@ class Room:
             if m.state in _ON_ROSTER
         )
 
-    def _roster_view(self, viewer: _Member) -> tuple[RosterEntry, ...]:
-        full = self._full_roster()
+    def _roster_view(
+        self, viewer: _Member, full: tuple[RosterEntry, ...] | None = None
+    ) -> tuple[RosterEntry, ...]:
+        if full is None:
+            full = self._full_roster()
         if viewer.is_controller:
             return full
         # Parties see who is in the hearing, never who waits in the lobby (witness screening).
         return tuple(e for e in full if e.state is ParticipantState.IN_HEARING)
 
-    def _refresh_roster_version(self) -> None:
+    def _refresh_roster_version(self) -> tuple[RosterEntry, ...]:
         full = self._full_roster()
         if full != self._roster_key:
             self._roster_key = full
             self._roster_version += 1
+        return full
 
     def _health_view(self) -> list[HealthEntry]:
         entries = []
@@ -1532,12 +1537,18 @@ class Room:
             )
         return entries
 
-    def _desired_media(self, member: _Member) -> tuple[bool, bool, frozenset[UUID]]:
-        active = [
+    def _active(self) -> list[_Member]:
+        return [
             m
             for m in self._members.values()
             if m.state is ParticipantState.IN_HEARING and self._is_online(m)
         ]
+
+    def _desired_media(
+        self, member: _Member, active: list[_Member] | None = None
+    ) -> tuple[bool, bool, frozenset[UUID]]:
+        if active is None:
+            active = self._active()
         if member not in active:
             return _NO_MEDIA
         subscribe = (
@@ -1552,41 +1563,48 @@ class Room:
         )
 
     def _reconcile(self, *, force_media: bool = False) -> list[Output]:
+        # Runs after every event: each view is built once per call and each distinct message
+        # once (recipients with the same view share it, so the adapter can encode it once).
         out: list[Output] = []
-        self._refresh_roster_version()
+        full = self._refresh_roster_version()
         lobby = self._lobby()
+        positions = {m.participant_id: i for i, m in enumerate(lobby, start=1)}
+        rosters: dict[tuple[RosterEntry, ...], Roster] = {}
         health_entries: list[HealthEntry] | None = None
+        health_message: Health | None = None
         for conn in self._conns.values():
             member = self._member_or_none(conn)
             if conn.phase is not ConnPhase.READY or member is None:
                 continue
             if member.state is ParticipantState.IN_HEARING:
                 conn.lobby_sent = None
-                view = self._roster_view(member)
+                view = self._roster_view(member, full)
                 if view != conn.roster_sent:
                     conn.roster_sent = view
-                    out.append(
-                        Send(
-                            conn.conn_id,
-                            Roster(version=self._roster_version, participants=list(view)),
-                        )
-                    )
+                    message = rosters.get(view)
+                    if message is None:
+                        message = Roster(version=self._roster_version, participants=list(view))
+                        rosters[view] = message
+                    out.append(Send(conn.conn_id, message))
                 if member.is_controller:
                     if health_entries is None:
                         health_entries = self._health_view()
                     key = tuple((e.participant_id, e.level) for e in health_entries)
                     if key != conn.health_sent and (key or conn.health_sent):
                         conn.health_sent = key
-                        out.append(Send(conn.conn_id, Health(participants=health_entries)))
+                        if health_message is None:
+                            health_message = Health(participants=health_entries)
+                        out.append(Send(conn.conn_id, health_message))
             elif member.state is ParticipantState.IN_LOBBY:
                 conn.roster_sent = None
                 conn.health_sent = None
-                where = (lobby.index(member) + 1, len(lobby))
+                where = (positions[member.participant_id], len(lobby))
                 if where != conn.lobby_sent:
                     conn.lobby_sent = where
                     out.append(Send(conn.conn_id, LobbyPosition(position=where[0], of=where[1])))
+        active = self._active()
         for member in self._members.values():
-            desired = self._desired_media(member)
+            desired = self._desired_media(member, active)
             if force_media or desired != self._media_sent.get(member.participant_id, _NO_MEDIA):
                 self._media_sent[member.participant_id] = desired
                 out.append(MediaGrant(member.participant_id, *desired))

@@ -257,6 +257,7 @@ def check(world: World, before: Any, out: list[Output], committed: bool) -> None
             world.closed.add(output.conn_id)
     assert not (h.room.connection_ids() & world.closed)
 
+    closed_now = {o.conn_id for o in out if isinstance(o, Close)}
     # One presiding judge, who is a judge; no duplicate roster entries.
     if after.presiding_judge_id in ROLE_OF:
         assert ROLE_OF[after.presiding_judge_id] is Role.JUDGE
@@ -271,6 +272,10 @@ def check(world: World, before: Any, out: list[Output], committed: bool) -> None
             ids = [e.participant_id for e in entries]
             assert len(ids) == len(set(ids))
             viewer = members[world.owner[output.conn_id]]
+            if output.conn_id in closed_now:
+                # Sent while the viewer was still there; a commit later in this step (leave,
+                # remove) ended its connection. Its state now says nothing about that frame.
+                continue
             # The lobby never sees the hearing.
             if isinstance(output.message, Roster) or output.message.roster is not None:
                 assert viewer.state is ParticipantState.IN_HEARING
