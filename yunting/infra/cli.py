@@ -160,6 +160,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # Signaling frames are small; per-message deflate would cost ~49 KiB of zlib state per
         # idle socket (measured in bench/signaling.py) to save bandwidth nobody is short of.
         ws_per_message_deflate=False,
+        # The sans-I/O websockets protocol runs no keepalive/transfer tasks per connection:
+        # an idle hearing participant costs a few KiB less (bench/signaling.py idle_conn_kib).
+        ws="websockets-sansio",
         proxy_headers=True,
     )
     return 0

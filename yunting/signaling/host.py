@@ -105,7 +105,7 @@ def close_reason(code: int | None) -> AttendanceReason:
     return AttendanceReason.NETWORK_LOSS
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Local:
     """A websocket accepted by this node."""
 
@@ -113,10 +113,9 @@ class _Local:
     hearing_id: UUID
     sink: Sink
     owner: str
-    # A text frame to send, or (code, reason) to close with; nothing follows a close.
-    queue: asyncio.Queue[str | tuple[int, str]] = field(
-        default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT)
-    )
+    # Text frames to send, or (code, reason) to close with; nothing follows a close. A writer
+    # task exists only while there is something to write: idle sockets cost no task.
+    pending: deque[str | tuple[int, str]] = field(default_factory=deque)
     writer: asyncio.Task[None] | None = None
     closed: bool = False
 
@@ -242,7 +241,6 @@ class RoomHost:
         """A websocket for ``hearing_id`` was accepted here; returns its connection id."""
         conn_id = f"{self.node_id}/{next(self._ids)}"
         local = _Local(conn_id=conn_id, hearing_id=hearing_id, sink=sink, owner=self.node_id)
-        local.writer = asyncio.create_task(self._write(local), name=f"ws-{conn_id}")
         self._locals[conn_id] = local
         try:
             hearing = await self.hearings.room_hearing(hearing_id=hearing_id)
@@ -585,16 +583,16 @@ class RoomHost:
     def _push(self, local: _Local, item: str | tuple[int, str]) -> None:
         if local.closed:
             return
-        try:
-            local.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(local.pending) >= OUTBOX_LIMIT:
             # A client that reads nothing must not make the room hold frames for it forever.
             logger.warning("socket %s too slow; closing it", local.conn_id)
-            while not local.queue.empty():
-                local.queue.get_nowait()
-            local.queue.put_nowait((CloseCode.TRY_AGAIN_LATER, "too_slow"))
+            local.pending.clear()
+            item = (CloseCode.TRY_AGAIN_LATER, "too_slow")
+        local.pending.append(item)
         if not isinstance(item, str):
             local.closed = True  # nothing after the close
+        if local.writer is None or local.writer.done():
+            local.writer = asyncio.create_task(self._write(local))
 
     def _refuse(self, local: _Local, code: int, reason: str) -> None:
         self._push(local, encode(Bye(reason=reason)))
@@ -602,8 +600,8 @@ class RoomHost:
 
     async def _write(self, local: _Local) -> None:
         try:
-            while True:
-                item = await local.queue.get()
+            while local.pending:
+                item = local.pending.popleft()
                 if isinstance(item, str):
                     await local.sink.send_text(item)
                 else:
@@ -613,6 +611,7 @@ class RoomHost:
             raise
         except Exception:
             # The socket is gone; the read side reports the close.
+            local.pending.clear()
             return
 
     # The bus ------------------------------------------------------------------------------------

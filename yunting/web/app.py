@@ -84,6 +84,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(hearings.router)
     app.include_router(join.router)
     app.include_router(room.router)
+    app.router.routes.append(room.WEBSOCKET_ROUTE)
     app.include_router(ledger.router)
     app.include_router(ledger.page_router)
     app.include_router(pages.router)

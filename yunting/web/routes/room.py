@@ -6,6 +6,7 @@ import logging
 from uuid import UUID
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.routing import WebSocketRoute
 
 from yunting.signaling.errors import CloseCode
 from yunting.signaling.host import RoomHost
@@ -78,9 +79,14 @@ class _Sink:
         await self._ws.close(code, reason)
 
 
-@router.websocket("/ws/hearings/{hearing_id}")
-async def hearing_room(websocket: WebSocket, hearing_id: str) -> None:
-    """One participant's signaling connection (protocol: docs/signaling.md)."""
+async def hearing_room(websocket: WebSocket) -> None:
+    """One participant's signaling connection (protocol: docs/signaling.md).
+
+    A plain Starlette endpoint (``WEBSOCKET_ROUTE``), not a FastAPI route: it takes no
+    dependencies, and FastAPI's per-request dependency machinery would stay alive, holding
+    memory, for as long as each hearing lasts.
+    """
+    hearing_id = str(websocket.path_params["hearing_id"])
     resources: AppResources = websocket.app.state.resources
     host: RoomHost = resources.rooms
     await websocket.accept()
@@ -110,3 +116,6 @@ async def hearing_room(websocket: WebSocket, hearing_id: str) -> None:
         code = getattr(e, "code", None)
     finally:
         await host.closed(conn_id, code)
+
+
+WEBSOCKET_ROUTE = WebSocketRoute("/ws/hearings/{hearing_id}", hearing_room)
