@@ -124,6 +124,25 @@ class Peer:
             await self._reader
 
 
+async def room_pass(
+    http: Any, base: str, hearing_id: UUID, username: str, password: str
+) -> dict[str, Any]:
+    """Sign a staff user in on ``base`` and get a room token: the body, plus ``session``."""
+    r = await http.post(
+        f"{base}/api/auth/sign-in", json={"username": username, "password": password}
+    )
+    assert r.status_code == 200, r.text
+    session = r.json()["session_token"]
+    r = await http.post(
+        f"{base}/api/hearings/{hearing_id}/room-token",
+        headers={"Authorization": f"Bearer {session}"},
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    body["session"] = session
+    return body
+
+
 def states(roster: Frame) -> dict[str, str]:
     return {p["participant_id"]: p["state"] for p in roster["participants"]}
 

@@ -28,7 +28,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.integration.conftest import fast_hasher
-from tests.integration.signaling_support import Court, Peer, seed_court, states
+from tests.integration.signaling_support import Court, Peer, room_pass, seed_court, states
 from yunting.hearing.service import HearingService
 from yunting.infra.clock import SystemClock
 from yunting.infra.db import Database
@@ -122,18 +122,8 @@ class Cluster:
 
     async def staff_token(self, node: str, username: str) -> dict[str, Any]:
         base = self.nodes[node].base
-        r = await self.http.post(
-            f"{base}/api/auth/sign-in", json={"username": username, "password": PASSWORD}
-        )
-        assert r.status_code == 200, r.text
-        session = r.json()["session_token"]
-        self.sessions[username] = session
-        r = await self.http.post(
-            f"{base}/api/hearings/{self.court.hearing_id}/room-token",
-            headers={"Authorization": f"Bearer {session}"},
-        )
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
+        body = await room_pass(self.http, base, self.court.hearing_id, username, PASSWORD)
+        self.sessions[username] = body["session"]
         return body
 
     async def join(self, node: str, name: str, token: str) -> tuple[Peer, dict[str, Any]]:

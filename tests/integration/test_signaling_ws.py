@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.integration.signaling_support import Court, Peer, seed_court, states
+from tests.integration.signaling_support import Court, Peer, room_pass, seed_court, states
 from yunting.hearing.model import HearingState, ParticipantState
 from yunting.infra.db import Database
 from yunting.infra.settings import Settings
@@ -44,19 +44,7 @@ class Node:
         return resources
 
     async def staff_token(self, username: str) -> dict[str, Any]:
-        r = await self.http.post(
-            "/api/auth/sign-in", json={"username": username, "password": PASSWORD}
-        )
-        assert r.status_code == 200, r.text
-        session = r.json()["session_token"]
-        r = await self.http.post(
-            f"/api/hearings/{self.court.hearing_id}/room-token",
-            headers={"Authorization": f"Bearer {session}"},
-        )
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        body["session"] = session
-        return body
+        return await room_pass(self.http, "", self.court.hearing_id, username, PASSWORD)
 
     async def join(self, name: str, token: str) -> tuple[Peer, dict[str, Any]]:
         peer = await Peer.connect(self.ws, self.court.hearing_id, name)

@@ -486,28 +486,52 @@ class HearingService:
                     raise NotFoundError(f"no party {party_id} in this case")
             if await repo.participant_exists(conn, hearing.id, person.id, role):
                 raise ConflictError(f"{person.name} is already a {role} of this hearing")
-            participant = Participant(
-                id=uuid.uuid4(),
-                hearing_id=hearing.id,
-                person_id=person.id,
-                role=role,
-                state=ParticipantState.INVITED,
-                display_name=display_name.strip() or person.name,
-                party_id=party_id,
-            )
-            await repo.insert_participant(conn, participant, at=self._clock.now())
-            await self._audit(
+            return await self._insert_participant(
                 conn,
                 actor=actor,
-                entity="participant",
-                entity_id=participant.id,
-                hearing_id=hearing.id,
-                case_id=hearing.case_id,
-                action="participant.add",
-                from_state=None,
-                to_state=participant.state.value,
+                hearing=hearing,
+                person_id=person.id,
+                role=role,
+                display_name=display_name.strip() or person.name,
+                party_id=party_id,
                 reason=role.value,
             )
+
+    async def _insert_participant(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: Actor,
+        hearing: Hearing,
+        person_id: UUID,
+        role: Role,
+        display_name: str,
+        party_id: UUID | None,
+        reason: str,
+    ) -> Participant:
+        """A new invited participant and its audit event, in the caller's transaction."""
+        participant = Participant(
+            id=uuid.uuid4(),
+            hearing_id=hearing.id,
+            person_id=person_id,
+            role=role,
+            state=ParticipantState.INVITED,
+            display_name=display_name,
+            party_id=party_id,
+        )
+        await repo.insert_participant(conn, participant, at=self._clock.now())
+        await self._audit(
+            conn,
+            actor=actor,
+            entity="participant",
+            entity_id=participant.id,
+            hearing_id=hearing.id,
+            case_id=hearing.case_id,
+            action="participant.add",
+            from_state=None,
+            to_state=participant.state.value,
+            reason=reason,
+        )
         return participant
 
     async def get_participant_with_person(
@@ -561,25 +585,14 @@ class HearingService:
                 self._require(actor, permission, court_id=hearing.court_id, hearing_id=hearing.id)
             elif actor.kind is ActorKind.PARTICIPANT and actor.id != participant.id:
                 raise PermissionDeniedError("a participant may only change its own state")
-            transition = plan_participant_transition(
-                participant_id=participant.id, current=participant.state, to=to, reason=reason
-            )
-            if not await repo.set_participant_state(
-                conn, participant.id, expected=transition.from_state, new=transition.to_state
-            ):
-                raise ConflictError("the participant's state changed meanwhile")
-            await self._audit(
+            transition = await self._move_participant(
                 conn,
                 actor=actor,
-                entity="participant",
-                entity_id=participant.id,
-                hearing_id=hearing.id,
-                case_id=hearing.case_id,
+                participant=participant,
+                hearing=hearing,
+                to=to,
                 action=action,
-                from_state=transition.from_state.value,
-                to_state=transition.to_state.value,
                 reason=reason,
-                legal_weight=True,
             )
         logger.info(
             "participant %s: %s -> %s",
@@ -587,6 +600,41 @@ class HearingService:
             transition.from_state,
             transition.to_state,
             extra={"hearing_id": str(hearing.id), "participant_id": str(participant.id)},
+        )
+        return transition
+
+    async def _move_participant(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: Actor,
+        participant: Participant,
+        hearing: Hearing,
+        to: ParticipantState,
+        action: str,
+        reason: str,
+    ) -> Transition[ParticipantState]:
+        """The one participant transition: validate, compare-and-set, audit + ledger entry, in
+        the caller's transaction."""
+        transition = plan_participant_transition(
+            participant_id=participant.id, current=participant.state, to=to, reason=reason
+        )
+        if not await repo.set_participant_state(
+            conn, participant.id, expected=transition.from_state, new=transition.to_state
+        ):
+            raise ConflictError("the participant's state changed meanwhile")
+        await self._audit(
+            conn,
+            actor=actor,
+            entity="participant",
+            entity_id=participant.id,
+            hearing_id=hearing.id,
+            case_id=hearing.case_id,
+            action=action,
+            from_state=transition.from_state.value,
+            to_state=transition.to_state.value,
+            reason=reason,
+            legal_weight=True,
         )
         return transition
 
@@ -688,54 +736,28 @@ class HearingService:
                     )
                     await repo.insert_person(conn, person, at=self._clock.now())
                     person_id = person.id
-                participant = Participant(
-                    id=uuid.uuid4(),
-                    hearing_id=hearing.id,
-                    person_id=person_id,
-                    role=role,
-                    state=ParticipantState.INVITED,
-                    display_name=name,
-                    party_id=None,
-                )
-                await repo.insert_participant(conn, participant, at=self._clock.now())
-                await self._audit(
+                participant = await self._insert_participant(
                     conn,
                     actor=actor,
-                    entity="participant",
-                    entity_id=participant.id,
-                    hearing_id=hearing.id,
-                    case_id=hearing.case_id,
-                    action="participant.add",
-                    from_state=None,
-                    to_state=ParticipantState.INVITED.value,
+                    hearing=hearing,
+                    person_id=person_id,
+                    role=role,
+                    display_name=name,
+                    party_id=None,
                     reason="joined from a staff session",
                 )
             if participant.state is ParticipantState.REMOVED:
                 raise ConflictError("you were removed from this hearing")
             if participant.state is ParticipantState.LEFT:
                 # Coming back after leaving needs a fresh identity check; the session is one.
-                transition = plan_participant_transition(
-                    participant_id=participant.id,
-                    current=participant.state,
-                    to=ParticipantState.VERIFIED,
-                    reason="staff session",
-                )
-                if not await repo.set_participant_state(
-                    conn, participant.id, expected=transition.from_state, new=transition.to_state
-                ):
-                    raise ConflictError("the participant's state changed meanwhile")
-                await self._audit(
+                await self._move_participant(
                     conn,
                     actor=actor,
-                    entity="participant",
-                    entity_id=participant.id,
-                    hearing_id=hearing.id,
-                    case_id=hearing.case_id,
+                    participant=participant,
+                    hearing=hearing,
+                    to=ParticipantState.VERIFIED,
                     action="participant.verify",
-                    from_state=transition.from_state.value,
-                    to_state=transition.to_state.value,
                     reason="staff session",
-                    legal_weight=True,
                 )
             link = await self._issue_link(conn, actor=actor, participant_id=participant.id)
         return RoomPass(

@@ -568,17 +568,10 @@ class RoomHost:
     # Delivery ---------------------------------------------------------------------------------
 
     async def _deliver(self, conn_id: str, item: str | tuple[int, str]) -> None:
-        node = conn_id.split("/", 1)[0]
-        if node == self.node_id:
-            local = self._locals.get(conn_id)
-            if local is not None:
-                self._push(local, item)
-            return
-        try:
-            await self._publish(node, _frame_message(conn_id, item))
-        except BusUnavailableError:
-            # The client resyncs (or times out and reconnects) once Redis is back.
-            logger.debug("frame for %s lost: bus down", conn_id)
+        """One frame or close outside ``carry_out`` (lease loss, a moved room)."""
+        remote: dict[str, list[dict[str, Any]]] = {}
+        self._route(conn_id, item, remote)
+        await self._flush(remote)
 
     def _push(self, local: _Local, item: str | tuple[int, str]) -> None:
         if local.closed:
