@@ -7,6 +7,7 @@ data directory, after ``yunting migrate`` and ``yunting demo`` — exactly what 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -14,11 +15,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,6 +31,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+]
+# A fake camera and microphone, allowed without asking, and WebRTC over loopback (DESIGN.md,
+# "Media topology").
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
 ]
 YUNTING = Path(sys.executable).parent / "yunting"
 DEMO_PASSWORD = "e2e-demo-password"
@@ -71,7 +80,39 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log_pat
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp("e2e-data")
+    with serve_yunting(tmp_path_factory.mktemp("e2e-data")) as live:
+        yield live
+
+
+# Module scope, not session: while Playwright's sync API is alive it marks an event loop as
+# running in this thread, and the async tests that run after this module need the thread free.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@contextmanager
+def serve_yunting(data_dir: Path, **settings: str) -> Iterator[LiveServer]:
+    """A ``yunting serve`` of one test module's own, after ``migrate`` and ``demo``, with extra
+    ``YUNTING_*`` settings (``YUNTING_MEDIA_ENABLED="false"``, ...). For tests that change
+    the demo hearing in ways the shared ``live_server``'s other tests must not see."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUNTING_")}
@@ -82,6 +123,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         YUNTING_DEMO_PASSWORD=DEMO_PASSWORD,
         # INFO: the access log is on, so a test can check that join tokens never reach it.
         YUNTING_LOG_LEVEL="INFO",
+        **settings,
     )
     for command in ("migrate", "demo"):
         subprocess.run(
@@ -107,25 +149,24 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                 process.wait()
 
 
-# Module scope, not session: while Playwright's sync API is alive it marks an event loop as
-# running in this thread, and the async tests that run after this module need the thread free.
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as pw:
-        yield pw
+# Page helpers the browser tests share -----------------------------------------------------------
+
+CASE_TITLE = "张伟诉杭州某电子商务有限公司网络购物合同纠纷"  # the demo hearing's case
 
 
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    try:
-        yield browser
-    finally:
-        browser.close()
+def sign_in(page: Page, username: str) -> None:
+    page.goto("/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile(r"/day$"))
 
 
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
+def open_demo_hearing(page: Page) -> None:
+    page.goto("/day")
+    page.get_by_role("link", name=CASE_TITLE).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(CASE_TITLE)
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))

@@ -12,9 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import Browser, BrowserContext, ViewportSize, expect
 
-from tests.e2e.conftest import CHROMIUM, DEMO_PASSWORD, LiveServer
+from tests.e2e.conftest import (
+    CHROMIUM,
+    DEMO_PASSWORD,
+    LiveServer,
+    no_horizontal_scroll,
+    open_demo_hearing,
+    sign_in,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -22,7 +29,6 @@ pytestmark = [
 ]
 
 CASE_NUMBER = "(2026)浙0192民初1234号"
-CASE_TITLE = "张伟诉杭州某电子商务有限公司网络购物合同纠纷"
 WIDE: ViewportSize = {"width": 1280, "height": 720}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -35,24 +41,6 @@ def context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContex
         yield ctx
     finally:
         ctx.close()
-
-
-def sign_in(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page).to_have_url(re.compile(r"/day$"))
-
-
-def open_demo_hearing(page: Page) -> None:
-    page.goto("/day")
-    page.get_by_role("link", name=CASE_TITLE).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(CASE_TITLE)
-
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def test_clerk_issues_a_link_sends_notices_and_the_party_lands(

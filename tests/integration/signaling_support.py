@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import uvicorn
+from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -38,6 +41,8 @@ class Peer:
         self._arrived = asyncio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
+        # Called with every frame as it arrives (the media test client answers offers here).
+        self.listeners: list[Callable[[Frame], None]] = []
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -51,6 +56,8 @@ class Peer:
                 frame = json.loads(raw)
                 server_validator().validate(frame)  # every frame the server sends is in spec
                 self.frames.append(frame)
+                for listener in self.listeners:
+                    listener(frame)
                 self._arrived.set()
         except ConnectionClosed:
             pass
@@ -141,6 +148,25 @@ async def room_pass(
     body: dict[str, Any] = r.json()
     body["session"] = session
     return body
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Starlette) -> AsyncIterator[int]:
+    """Serve ``app`` with real uvicorn on a free loopback port (yielded) until the block ends."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield int(server.servers[0].sockets[0].getsockname()[1])
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
 
 
 def states(roster: Frame) -> dict[str, str]:

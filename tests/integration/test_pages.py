@@ -6,12 +6,14 @@ hearing at 10:00 court time today) and an httpx client that keeps cookies like a
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -21,7 +23,14 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from yunting.hearing.model import Actor, HearingState, ParticipantState, Role, StaffRole
+from yunting.hearing.model import (
+    Actor,
+    HearingAction,
+    HearingState,
+    ParticipantState,
+    Role,
+    StaffRole,
+)
 from yunting.infra.clock import FrozenClock
 from yunting.infra.demo import DemoResult, seed_demo
 from yunting.infra.settings import Mode, Settings
@@ -894,3 +903,254 @@ async def test_an_unexpected_failure_shows_a_page_not_a_traceback(
     assert "Traceback" not in page.text
     assert api.status_code == 500
     assert api.json() == {"error": {"code": "internal", "message": "internal server error"}}
+
+
+# The join flow and the hearing room ------------------------------------------------------------
+
+
+def json_block(html: str, element_id: str) -> dict[str, object]:
+    """The JSON data block ``<script type="application/json" id=...>`` of a page."""
+    match = re.search(
+        rf'<script type="application/json" id="{element_id}">(.*?)</script>', html, re.DOTALL
+    )
+    assert match, f"no JSON block {element_id}"
+    data = json.loads(match.group(1))
+    assert isinstance(data, dict)
+    return data
+
+
+async def plaintiff_link(court: Court) -> tuple[UUID, str]:
+    """The plaintiff and the path of a fresh join link for them (issued by the clerk)."""
+    await sign_in(court.client)
+    plaintiff = await court.participant(Role.PLAINTIFF)
+    url = await issue_link(court, plaintiff)
+    return plaintiff, url.removeprefix(BASE_URL)
+
+
+async def verify(court: Court, participant_id: UUID) -> None:
+    await court.resources.hearings.change_participant_state(
+        actor=court.system,
+        participant_id=participant_id,
+        to=ParticipantState.VERIFIED,
+        action="participant.verify",
+    )
+
+
+def visitor(court: Court, language: str) -> httpx.AsyncClient:
+    """A browser without a staff session, asking for ``language``."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=court.app),
+        base_url=BASE_URL,
+        headers={"Accept-Language": language},
+    )
+
+
+async def test_join_flow_page_in_both_languages(court: Court) -> None:
+    _, path = await plaintiff_link(court)
+    async with visitor(court, "zh-CN") as zh, visitor(court, "en") as en:
+        chinese = await zh.get(path)
+        english = await en.get(path)
+    assert chinese.status_code == english.status_code == 200
+    # The steps, starting with the identity check by a code to the masked contacts.
+    page = text_of(chinese.text)
+    for text in ("核验身份", "庭审纪律", "检查设备", "候庭室", "短信发送至 138****0001"):
+        assert text in page, text
+    assert "邮件发送至 z***@example.com" in page
+    assert 'data-verified="false"' in chinese.text
+    page = text_of(english.text)
+    for text in (
+        "Identity",
+        "Declaration",
+        "Devices",
+        "Waiting room",
+        "Text message to 138****0001",
+    ):
+        assert text in page, text
+    assert "I will not record, photograph or broadcast this hearing" in page
+    assert '<script type="module" src="/static/js/join.js">' in english.text
+    # The script's strings travel with the page, in the page's language.
+    strings = json_block(english.text, "yt-strings")
+    assert strings["verify.error_locked"] == (
+        "Too many wrong attempts: this code no longer works. Ask for a new one."
+    )
+    assert json_block(chinese.text, "yt-strings")["verify.error_locked"].startswith("错误次数过多")
+    # The address holds the token: no Referer carries it anywhere, and the language switch
+    # sends it back in a form body, not a query string.
+    assert chinese.headers["referrer-policy"] == "no-referrer"
+    assert "/lang/en?next=" not in chinese.text
+    assert 'action="/lang/en"' in chinese.text
+
+
+async def test_verified_participants_skip_the_code(court: Court) -> None:
+    plaintiff, path = await plaintiff_link(court)
+    await verify(court, plaintiff)
+    async with visitor(court, "zh-CN") as browser:
+        landing = await browser.get(path)
+    assert 'data-verified="true"' in landing.text
+
+
+async def test_language_switch_on_a_token_page_posts_the_way_back(court: Court) -> None:
+    _, path = await plaintiff_link(court)
+    async with visitor(court, "zh-CN") as browser:
+        switched = await browser.post("/lang/en", data={"next": f"{path}/room"})
+        assert switched.status_code == 303
+        assert switched.headers["location"] == f"{path}/room"
+        assert browser.cookies["yt_lang"] == "en"
+        elsewhere = await browser.post("/lang/zh-CN", data={"next": "//evil.example/x"})
+        assert elsewhere.headers["location"] == "/"
+        assert (await browser.post("/lang/fr", data={"next": "/"})).status_code == 404
+
+
+async def test_room_page_for_a_verified_participant_in_both_languages(court: Court) -> None:
+    plaintiff, path = await plaintiff_link(court)
+    await verify(court, plaintiff)
+    token = path.removeprefix("/j/")
+    async with visitor(court, "zh-CN") as zh, visitor(court, "en") as en:
+        chinese = await zh.get(f"{path}/room")
+        english = await en.get(f"{path}/room")
+    assert chinese.status_code == english.status_code == 200
+    assert "等待法庭准许入庭" in chinese.text
+    assert "退出庭审" in chinese.text
+    assert "Waiting to be admitted" in english.text
+    assert "Leave the hearing" in english.text
+    assert '<script type="module" src="/static/js/room.js">' in chinese.text
+    config = json_block(chinese.text, "room-config")
+    assert config["mode"] == "participant"
+    assert config["hearing_id"] == str(court.demo.hearing_id)
+    assert config["participant_id"] == str(plaintiff)
+    assert config["websocket_path"] == f"/ws/hearings/{court.demo.hearing_id}"
+    assert config["ice_servers"] == []
+    assert config["may_publish"] is True
+    # The script reads the token from the address; the page's data never carries it.
+    assert token not in json.dumps(config)
+    assert token not in json.dumps(json_block(chinese.text, "yt-strings"))
+    assert chinese.headers["referrer-policy"] == "no-referrer"
+    assert chinese.headers["cache-control"] == "no-store"
+    # The controls' rules come from the tables the server enforces.
+    controls = config["controls"]
+    assert isinstance(controls, dict)
+    actions = controls["actions"]
+    assert [a["action"] for a in actions] == [
+        "open_lobby",
+        "start",
+        "pause",
+        "suspend",
+        "resume",
+        "close",
+    ]
+    assert actions[1] == {"action": "start", "from": ["open"], "permission": "hearing.start"}
+    assert "participant.remove" in controls["permissions"]["judge"]
+    assert "participant.remove" not in controls["permissions"]["clerk"]
+    strings = json_block(english.text, "yt-strings")
+    assert strings["roomctl.admit_label"] == "Admit {name}"
+    assert strings["state.in_session"] == "In session"
+
+
+async def test_room_page_sends_an_unverified_participant_to_the_identity_check(
+    court: Court,
+) -> None:
+    _, path = await plaintiff_link(court)
+    async with visitor(court, "zh-CN") as browser:
+        room = await browser.get(f"{path}/room")
+    assert room.status_code == 303
+    assert room.headers["location"] == path
+
+
+async def test_room_page_refuses_bad_and_revoked_links(court: Court) -> None:
+    plaintiff, path = await plaintiff_link(court)
+    await verify(court, plaintiff)
+    body, signature = path.rsplit(".", 1)
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    async with visitor(court, "zh-CN") as browser:
+        tampered = await browser.get(f"{body}.{flipped}/room")
+        assert tampered.status_code == 401
+        assert "链接无效" in tampered.text
+        assert "room.js" not in tampered.text
+        garbage = await browser.get("/j/not-a-token/room")
+        assert garbage.status_code == 401
+        hearing = f"/hearings/{court.demo.hearing_id}"
+        await post(
+            court.client, f"{hearing}/participants/{plaintiff}/revoke-links", {}, form_page=hearing
+        )
+        revoked = await browser.get(f"{path}/room")
+        assert revoked.status_code == 410
+        assert "链接已作废" in revoked.text
+        assert "room.js" not in revoked.text
+
+
+async def test_staff_room_page_needs_a_judge_or_clerk_signed_in(court: Court) -> None:
+    path = f"/hearings/{court.demo.hearing_id}/room"
+    signed_out = await court.client.get(path)
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"] == "/login?" + urlencode({"next": path})
+
+    await sign_in(court.client)
+    hearing_page = await court.client.get(f"/hearings/{court.demo.hearing_id}")
+    assert f'href="{path}"' in hearing_page.text
+    assert "进入庭审室" in hearing_page.text
+    room = await court.client.get(path)
+    assert room.status_code == 200
+    config = json_block(room.text, "room-config")
+    assert config["mode"] == "staff"
+    assert config["room_token_path"] == f"/api/hearings/{court.demo.hearing_id}/room-token"
+    assert config["hearing_page"] == f"/hearings/{court.demo.hearing_id}"
+    # The script asks for its room token with the session and this CSRF token.
+    assert f'data-csrf="{hidden(hearing_page.text, "csrf_token")}"' in room.text
+    assert "庭审控制" not in text_of(room.text)  # the panel is the script's, per role
+
+    # An administrator has no place in a hearing room.
+    staff = StaffService(
+        db=court.resources.db,
+        clock=court.clock,
+        session_ttl=timedelta(hours=1),
+        hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+    )
+    clerk = await court.resources.staff.get_user_by_username(username="clerk")
+    assert clerk is not None
+    await staff.create_user(
+        court_id=clerk.court_id,
+        username="admin",
+        display_name="管理员",
+        role=StaffRole.ADMIN,
+        password=PASSWORD,
+    )
+    async with visitor(court, "zh-CN") as admin:
+        await sign_in(admin, "admin")
+        refused = await admin.get(path)
+        assert refused.status_code == 403
+        assert "room.js" not in refused.text
+        page = await admin.get(f"/hearings/{court.demo.hearing_id}")
+        assert f'href="{path}"' not in page.text
+
+
+async def test_staff_room_page_of_a_closed_hearing(court: Court) -> None:
+    hearing = court.demo.hearing_id
+    for action in (HearingAction.OPEN_LOBBY, HearingAction.START, HearingAction.CLOSE):
+        await court.resources.hearings.change_hearing_state(
+            actor=court.system, hearing_id=hearing, action=action
+        )
+    await sign_in(court.client, "judge")
+    page = await court.client.get(f"/hearings/{hearing}")
+    assert f'href="/hearings/{hearing}/room"' not in page.text
+    room = await court.client.get(f"/hearings/{hearing}/room")
+    assert room.status_code == 200
+    assert "庭审已结束" in room.text
+    assert "room.js" not in room.text
+
+
+async def test_device_check_shows_in_the_staff_attendance_log(court: Court) -> None:
+    plaintiff, path = await plaintiff_link(court)
+    await verify(court, plaintiff)
+    token = path.removeprefix("/j/")
+    async with visitor(court, "zh-CN") as browser:
+        recorded = await browser.post(
+            "/api/join/device-check",
+            json={"camera": "missing", "microphone": "ok", "speaker": "ok"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert recorded.status_code == 201, recorded.text
+    page = text_of((await court.client.get(f"/hearings/{court.demo.hearing_id}")).text)
+    assert "张伟 设备检查 没有摄像头" in page
+    await court.client.get("/lang/en")
+    english = text_of((await court.client.get(f"/hearings/{court.demo.hearing_id}")).text)
+    assert "Device check No camera" in english

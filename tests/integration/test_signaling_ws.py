@@ -6,7 +6,6 @@ in seconds; everything else runs as deployed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -16,10 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+import websockets
 from fastapi import FastAPI
 
-from tests.integration.signaling_support import Court, Peer, room_pass, seed_court, states
+from tests.integration.signaling_support import (
+    Court,
+    Peer,
+    room_pass,
+    seed_court,
+    serve_app,
+    states,
+)
 from yunting.hearing.model import HearingState, ParticipantState
 from yunting.infra.db import Database
 from yunting.infra.settings import Settings
@@ -64,26 +70,17 @@ async def node(database: Database, tmp_path: Path) -> AsyncIterator[Node]:
         signaling_max_message_bytes=4096,
         signaling_rate_per_s=50,
         signaling_rate_burst=20,
+        media_enabled=False,  # tests/integration/test_media.py has the media node
     )
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    resources: AppResources = app.state.resources
-    court = await seed_court(
-        resources.hearings, resources.staff, now=resources.clock.now(), password=PASSWORD
-    )
-    base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-        yield Node(app, base, f"ws://127.0.0.1:{port}", court, http)
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await serving
+    async with serve_app(app) as port:
+        resources: AppResources = app.state.resources
+        court = await seed_court(
+            resources.hearings, resources.staff, now=resources.clock.now(), password=PASSWORD
+        )
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            yield Node(app, base, f"ws://127.0.0.1:{port}", court, http)
 
 
 async def attendance(node: Node, session: str) -> list[tuple[str, str, str]]:
@@ -173,7 +170,7 @@ async def test_refusals_are_explicit_and_change_nothing(node: Node) -> None:
     await plaintiff.send({"type": "admit"})
     assert (await plaintiff.next("error"))["code"] == "invalid_message"
     # Media before a media node exists: a clear error, not silence.
-    await plaintiff.send({"type": "sdp_offer", "sdp": "v=0"})
+    await plaintiff.send({"type": "media_start"})
     assert (await plaintiff.next("error"))["code"] == "media_unavailable"
     assert before.snapshot() == snapshot
 
@@ -216,6 +213,12 @@ async def test_bad_tokens_and_floods_close_with_documented_codes(node: Node) -> 
     assert (await peer.closed_with())[0] == 4401
     peer = await Peer.connect(node.ws, "00000000-0000-4000-8000-000000000000", "lost")
     assert (await peer.closed_with())[0] == 4404
+    peer = await Peer.connect(node.ws, "not-a-uuid", "garbled")
+    assert await peer.closed_with() == (4404, "no_such_hearing")
+    # Paths beside the room endpoint are still the router's: no such route, no handshake.
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(f"{node.ws}/ws/hearings/{court.hearing_id}/extra")
+    assert refused.value.response.status_code == 403
     # Revoked link: refused and written in the attendance log under the participant's name.
     judge_pass = await node.staff_token("judge")
     clerk = node.resources.staff

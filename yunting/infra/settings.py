@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     # WebRTC: the settings own the ICE server list; empty on loopback. JSON in the environment:
     # YUNTING_ICE_SERVERS='[{"urls": ["turn:turn.court.example:3478"], "username": "u", ...}]'
     ice_servers: list[IceServer] = Field(default_factory=list)
+    # The media node (yunting/media/) in this process; off: signaling answers media messages
+    # with media_unavailable. Host candidate addresses it offers browsers: loopback for the
+    # embedded default; a deployment lists the addresses browsers can reach (empty: every
+    # interface but loopback). JSON in the environment: YUNTING_MEDIA_HOST_ADDRESSES='["10.0.0.8"]'
+    media_enabled: bool = True
+    media_host_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
 
     # Signaling (docs/signaling.md). This node's name on the bus: empty means host-pid-random.
     node_id: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")

@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     COMMIT_FAILED = "commit_failed"  # the court record refused the change; nothing changed
     UNAVAILABLE = "unavailable"  # the node cannot reach the room (Redis down); try again
     MEDIA_UNAVAILABLE = "media_unavailable"  # no media node serves this hearing yet
+    MEDIA_FAILED = "media_failed"  # the media node could not use the answer; send media_start
 
 
 class CloseCode(IntEnum):

@@ -47,7 +47,7 @@ from yunting.infra.settings import Settings
 from yunting.signaling.bus import Bus, BusUnavailableError
 from yunting.signaling.errors import CloseCode, ErrorCode
 from yunting.signaling.leases import RoomLeases
-from yunting.signaling.messages import Bye, Error, IceCandidate, SdpAnswer, SdpOffer, encode
+from yunting.signaling.messages import Bye, Error, SdpOffer, encode
 from yunting.signaling.outputs import (
     AttendanceReason,
     ChangeHearingState,
@@ -341,12 +341,21 @@ class RoomHost:
         *,
         hearing_id: UUID,
         participant_id: UUID,
-        message: SdpOffer | SdpAnswer | IceCandidate,
+        message: SdpOffer,
     ) -> None:
-        """The media node answers a participant (it runs beside the room's owner)."""
+        """The media node's offer for a participant (it runs beside the room's owner)."""
         room = self._rooms.get(hearing_id)
         if room is not None:
             room.post(lambda now: room.room.on_media(participant_id, message))
+
+    async def media_failed(self, *, hearing_id: UUID, participant_id: UUID, detail: str) -> None:
+        """The media node gave up on a participant's peer connection; the participant is told
+        (``media_failed``) and may start again."""
+        room = self._rooms.get(hearing_id)
+        if room is not None:
+            room.post(
+                lambda now: room.room.notify_error(participant_id, ErrorCode.MEDIA_FAILED, detail)
+            )
 
     def stats(self) -> dict[str, int]:
         return {"rooms": len(self._rooms), "sockets": len(self._locals)}

@@ -142,14 +142,16 @@ class HearingControl(ClientMessage):
     reason: Reason = ""
 
 
-class SdpOffer(ClientMessage):
-    """Both directions: browser -> media node, and media node -> browser (renegotiation)."""
+class MediaStart(ClientMessage):
+    """Build (or rebuild) the sender's one peer connection: the media node answers with an
+    ``sdp_offer``. Sent on entering the hearing, and again after any media teardown."""
 
-    type: Literal["sdp_offer"]
-    sdp: Annotated[str, Field(min_length=1, max_length=60_000)]
+    type: Literal["media_start"]
 
 
 class SdpAnswer(ClientMessage):
+    """The browser's answer to the media node's latest ``sdp_offer``."""
+
     type: Literal["sdp_answer"]
     sdp: Annotated[str, Field(min_length=1, max_length=60_000)]
 
@@ -182,7 +184,7 @@ CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     Lock,
     Unlock,
     HearingControl,
-    SdpOffer,
+    MediaStart,
     SdpAnswer,
     IceCandidate,
     Leave,
@@ -348,6 +350,40 @@ class Bye(ServerMessage):
     reason: str
 
 
+class MediaTrack(BaseModel):
+    """One track the media node sends in an offer: whose it is, and of which kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mid: str
+    participant_id: UUID
+    kind: Literal["audio", "video"]
+
+
+class PublishSlots(BaseModel):
+    """The offer's m-lines (by mid) for the participant's own microphone and camera: the
+    browser attaches its tracks to these. Absent (null) for observers and others who may not
+    publish: their offer has nothing to send on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    audio: str | None = None
+    video: str | None = None
+
+
+class SdpOffer(ServerMessage):
+    """The media node's offer for the participant's peer connection: the first one after
+    ``media_start`` and each renegotiation after (someone joined, left, was dismissed or called
+    in). The browser answers with ``sdp_answer``; the media node always makes the offers, so
+    there is never glare. ``tracks`` names the sender of every receiving m-line that carries
+    media (an m-line not listed is inactive)."""
+
+    type: Literal["sdp_offer"] = "sdp_offer"
+    sdp: str
+    tracks: list[MediaTrack]
+    publish: PublishSlots
+
+
 SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
     Welcome,
     Roster,
@@ -359,14 +395,12 @@ SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
     Removed,
     Error,
     SdpOffer,
-    SdpAnswer,
-    IceCandidate,
     Health,
     Bye,
 )
 
-# What the room sends: server models plus the media messages relayed in both directions.
-Outgoing = ServerMessage | SdpOffer | SdpAnswer | IceCandidate
+# What the room sends: every server model (the media node's offers included).
+Outgoing = ServerMessage
 
 
 def encode(message: Outgoing) -> str:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from yunting.hearing.model import HearingAction, ParticipantState, Permission
-from yunting.signaling.messages import IceCandidate, Outgoing, SdpAnswer, SdpOffer
+from yunting.signaling.messages import IceCandidate, MediaStart, Outgoing, SdpAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,7 @@ class AttendanceEvent(StrEnum):
     RESUMED = "resumed"  # back inside the grace period, same place
     REJOINED = "rejoined"  # back after the grace period (or without the resume token)
     MARKED_DISCONNECTED = "marked_disconnected"  # grace period over, state -> disconnected
+    DEVICE_CHECK = "device_check"  # the browser's camera/microphone/speaker check; reason = result
 
 
 class AttendanceReason(StrEnum):
@@ -122,6 +123,14 @@ class AttendanceReason(StrEnum):
     ROLE_MISMATCH = "role_mismatch"  # token role differs from the participant's role here
     MUST_VERIFY = "must_verify"  # left earlier; identity must be verified again
     COMMIT_FAILED = "commit_failed"
+    # Device check results (``DEVICE_CHECK``): all fine, or the first problem found.
+    DEVICES_OK = "devices_ok"
+    CAMERA_DENIED = "camera_denied"
+    MICROPHONE_DENIED = "microphone_denied"
+    CAMERA_MISSING = "camera_missing"
+    MICROPHONE_MISSING = "microphone_missing"
+    DEVICE_ERROR = "device_error"
+    SPEAKER_FAILED = "speaker_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +144,16 @@ class RecordAttendance:
 # Media node interface (implemented by media/, next issue). -------------------------------------
 
 
+MediaSignalMessage = MediaStart | SdpAnswer | IceCandidate
+
+
 @dataclass(frozen=True, slots=True)
 class MediaSignal:
-    """Forward an SDP offer/answer or ICE candidate from the participant to its media peer."""
+    """Forward ``media_start``, an SDP answer or an ICE candidate from the participant to its
+    media peer."""
 
     participant_id: UUID
-    message: SdpOffer | SdpAnswer | IceCandidate
+    message: MediaSignalMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +168,9 @@ class MediaGrant:
     publish_audio: bool
     publish_video: bool
     subscribe_to: frozenset[UUID]
+    # The role and token allow publishing at all (observers: never). The media node offers
+    # publish m-lines only then; the two flags above say what is forwarded right now (mute).
+    may_publish: bool = False
 
 
 @dataclass(frozen=True, slots=True)

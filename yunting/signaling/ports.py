@@ -1,8 +1,9 @@
 """The boundary between signaling and the media node (``media/``, built on aiortc).
 
-The room decides who may publish and who receives whom (``MediaGrant``), relays SDP and ICE
-between a participant and its one peer connection on the media node (``MediaSignal``), and tears
-a peer down (``MediaRelease``). The media node answers through ``RoomHost.media_to_participant``.
+The room decides who may publish and who receives whom (``MediaGrant``), relays ``media_start``,
+SDP answers and ICE candidates from a participant to its one peer connection on the media node
+(``MediaSignal``), and tears a peer down (``MediaRelease``). The media node makes every offer and
+sends it through ``RoomHost.media_to_participant``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 from uuid import UUID
 
-from yunting.signaling.messages import IceCandidate, SdpAnswer, SdpOffer
-from yunting.signaling.outputs import MediaGrant
+from yunting.signaling.outputs import MediaGrant, MediaSignalMessage
 
 
 class MediaUnavailableError(Exception):
@@ -24,9 +24,9 @@ class MediaPort(Protocol):
         *,
         hearing_id: UUID,
         participant_id: UUID,
-        message: SdpOffer | SdpAnswer | IceCandidate,
+        message: MediaSignalMessage,
     ) -> None:
-        """Hand a participant's SDP offer/answer or ICE candidate to its peer connection."""
+        """Hand a participant's ``media_start``, SDP answer or ICE candidate to its peer."""
         ...
 
     async def grant(self, *, hearing_id: UUID, grant: MediaGrant) -> None:
@@ -50,7 +50,7 @@ class NoMediaNode:
         *,
         hearing_id: UUID,
         participant_id: UUID,
-        message: SdpOffer | SdpAnswer | IceCandidate,
+        message: MediaSignalMessage,
     ) -> None:
         raise MediaUnavailableError("no media node serves this hearing")
 

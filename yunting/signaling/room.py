@@ -72,6 +72,7 @@ from yunting.signaling.messages import (
     LobbyPosition,
     Lock,
     MediaKind,
+    MediaStart,
     MediaStateUpdate,
     Mute,
     Muted,
@@ -119,7 +120,8 @@ _ON_ROSTER = frozenset(
 )
 # States whose holder keeps a place while its connection is gone (the reconnect grace period).
 _HOLDS_PLACE = frozenset({ParticipantState.IN_LOBBY, ParticipantState.IN_HEARING})
-_NO_MEDIA = (False, False, frozenset[UUID]())
+# (publish_audio, publish_video, subscribe_to, may_publish): a MediaGrant's fields.
+_Media = tuple[bool, bool, frozenset[UUID], bool]
 
 # InvalidTokenError.reason (HearingService.verify_join_token) -> how the connection is closed.
 _TOKEN_REFUSALS: dict[str, tuple[CloseCode, AttendanceReason]] = {
@@ -343,7 +345,7 @@ class Room:
         self._conns: dict[str, _Conn] = {}
         self._members: dict[UUID, _Member] = {}
         self._pending: dict[str, _Pending] = {}
-        self._media_sent: dict[UUID, tuple[bool, bool, frozenset[UUID]]] = {}
+        self._media_sent: dict[UUID, _Media] = {}
         self._next_command = 0
         self._next_lobby_seq = 0
         self._roster_version = 0
@@ -748,10 +750,8 @@ class Room:
         out = self._apply(pending, now) if ok else self._commit_failed(pending, error, now)
         return out + self._reconcile()
 
-    def on_media(
-        self, participant_id: UUID, message: SdpOffer | SdpAnswer | IceCandidate
-    ) -> list[Output]:
-        """The media node has an SDP offer/answer or ICE candidate for a participant."""
+    def on_media(self, participant_id: UUID, message: SdpOffer) -> list[Output]:
+        """The media node has an offer for a participant (dropped if it is not connected)."""
         member = self._members.get(participant_id)
         conn = self._ready_conn(member) if member is not None else None
         if conn is None:
@@ -838,7 +838,7 @@ class Room:
                 )
             member.mic, member.camera = message.mic, message.camera
             return []
-        if isinstance(message, SdpOffer | SdpAnswer | IceCandidate):
+        if isinstance(message, MediaStart | SdpAnswer | IceCandidate):
             if member.state is not ParticipantState.IN_HEARING:
                 raise RefusedError(
                     ErrorCode.ILLEGAL_STATE,
@@ -1337,7 +1337,7 @@ class Room:
                 out += self._close(conn, CloseCode.NORMAL, "hearing_closed", now)
             for member in self._members.values():
                 member.dropped_at = None
-                if self._media_sent.get(member.participant_id, _NO_MEDIA) != _NO_MEDIA:
+                if member.participant_id in self._media_sent:
                     out.append(self._release(member.participant_id))
         return out
 
@@ -1544,13 +1544,12 @@ class Room:
             if m.state is ParticipantState.IN_HEARING and self._is_online(m)
         ]
 
-    def _desired_media(
-        self, member: _Member, active: list[_Member] | None = None
-    ) -> tuple[bool, bool, frozenset[UUID]]:
-        if active is None:
-            active = self._active()
+    def _desired_media(self, member: _Member, active: list[_Member]) -> _Media | None:
+        """What the media node should enforce for ``member``; None: no media peer at all (the
+        lobby, a dropped connection): its peer is torn down and the browser starts again with
+        ``media_start`` when it is back in the hearing."""
         if member not in active:
-            return _NO_MEDIA
+            return None
         subscribe = (
             frozenset(m.participant_id for m in active if m is not member and m.may_publish)
             if member.may_subscribe
@@ -1560,6 +1559,7 @@ class Room:
             member.may_publish and not member.muted_audio,
             member.may_publish and not member.muted_video,
             subscribe,
+            member.may_publish,
         )
 
     def _reconcile(self, *, force_media: bool = False) -> list[Output]:
@@ -1604,16 +1604,21 @@ class Room:
                     out.append(Send(conn.conn_id, LobbyPosition(position=where[0], of=where[1])))
         active = self._active()
         for member in self._members.values():
+            pid = member.participant_id
             desired = self._desired_media(member, active)
-            if force_media or desired != self._media_sent.get(member.participant_id, _NO_MEDIA):
-                self._media_sent[member.participant_id] = desired
-                out.append(MediaGrant(member.participant_id, *desired))
+            sent = self._media_sent.get(pid)
+            if desired is None:
+                if sent is not None:
+                    out.append(self._release(pid))
+            elif force_media or desired != sent:
+                self._media_sent[pid] = desired
+                out.append(MediaGrant(pid, *desired))
         return out
 
     # Small helpers ----------------------------------------------------------------------------
 
     def _release(self, participant_id: UUID) -> MediaRelease:
-        self._media_sent[participant_id] = _NO_MEDIA
+        self._media_sent.pop(participant_id, None)
         return MediaRelease(participant_id)
 
     def _attend(

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import Receive, Scope, Send
 
 from yunting import __version__
 from yunting.infra.clock import Clock, SystemClock
@@ -39,6 +40,23 @@ Participants (parties, counsel, witnesses) use their join token as
 """
 
 
+class YuntingApp(FastAPI):
+    """FastAPI with one fast path: hearing-room websockets go straight to their endpoint.
+
+    Measured on the idle-connection bench, the middleware stack and router kept about 8 KiB of
+    suspended frames per open room socket; the room sockets are most of the connections a
+    busy node holds, for hours each.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hearing_id = room.room_socket_hearing(scope)
+        if hearing_id is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await room.serve_room_socket(hearing_id, scope, receive, send)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     """Build the web application. Resources are created in the lifespan and closed after."""
     the_clock = clock or SystemClock()
@@ -61,7 +79,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             await resources.close()
             logger.info("yunting stopped")
 
-    app = FastAPI(
+    app = YuntingApp(
         title="Yunting 云庭",
         version=__version__,
         description=DESCRIPTION,

@@ -17,6 +17,7 @@ from yunting.infra.clock import Clock
 from yunting.infra.db import Database
 from yunting.infra.ledger.evidence import LedgerEvidence
 from yunting.infra.settings import Settings
+from yunting.media.node import MediaNode
 from yunting.service_delivery.outbox import OutboxSender
 from yunting.service_delivery.ports import MessageSender
 from yunting.signaling.bus import Bus, InProcessBus, RedisBus
@@ -95,7 +96,14 @@ class AppResources:
         else:
             bus = InProcessBus()
             leases = LocalLeases(node_id)
-        media = NoMediaNode()
+        media: MediaPort
+        node: MediaNode | None = None
+        if settings.media_enabled:
+            media = node = MediaNode(
+                ice_servers=settings.ice_servers, host_addresses=settings.media_host_addresses
+            )
+        else:
+            media = NoMediaNode()
         rooms = RoomHost(
             node_id=node_id,
             hearings=hearings,
@@ -106,6 +114,8 @@ class AppResources:
             media=media,
             lease_ttl_s=settings.signaling_owner_lease_s,
         )
+        if node is not None:
+            node.bind(rooms)
         await bus.start()
         await rooms.start()
         return cls(
@@ -129,6 +139,8 @@ class AppResources:
 
     async def close(self) -> None:
         await self.rooms.stop()
+        if isinstance(self.media, MediaNode):
+            await self.media.stop()
         await self.bus.stop()
         if self.redis is not None:
             await self.redis.aclose()

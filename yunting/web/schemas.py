@@ -322,3 +322,28 @@ class AttendanceOut(BaseModel):
     display_name: str
     event: str = Field(description="join_attempt, admitted, disconnected, ... (docs/signaling.md)")
     reason: str = Field(description="network_loss, closed_by_user, removed, token_expired, ...")
+
+
+# The participant's device check (join flow) ---------------------------------------------------
+
+CameraOrMicrophone = Literal["ok", "denied", "missing", "error"]
+
+
+class DeviceCheck(Strict):
+    """What the browser found: ``denied`` is a refused permission (NotAllowedError),
+    ``missing`` no such device (NotFoundError), ``error`` anything else (device busy, ...)."""
+
+    camera: CameraOrMicrophone
+    microphone: CameraOrMicrophone
+    speaker: Literal["ok", "failed", "not_tested"]
+
+
+class DeviceCheckOut(BaseModel):
+    participant_id: UUID
+    result: str = Field(
+        description=(
+            "What the attendance log records: devices_ok, or the first problem of camera_denied, "
+            "microphone_denied, camera_missing, microphone_missing, device_error, speaker_failed"
+        )
+    )
+    recorded_at: datetime

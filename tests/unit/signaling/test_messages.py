@@ -14,8 +14,9 @@ from yunting.signaling.messages import (
     Heartbeat,
     Hello,
     IceCandidate,
+    MediaStart,
     Mute,
-    SdpOffer,
+    SdpAnswer,
     encode,
     parse_client_message,
 )
@@ -57,7 +58,7 @@ def test_ice_candidate_uses_the_webrtc_field_names() -> None:
 def test_every_client_type_is_known() -> None:
     assert {
         "hello", "heartbeat", "media_state", "admit", "deny", "call_in", "dismiss", "mute",
-        "ask_unmute", "remove", "lock", "unlock", "hearing_action", "sdp_offer", "sdp_answer",
+        "ask_unmute", "remove", "lock", "unlock", "hearing_action", "media_start", "sdp_answer",
         "ice_candidate", "leave",
     } == CLIENT_TYPES  # fmt: skip
 
@@ -147,5 +148,12 @@ def test_action_and_sdp_parse() -> None:
         HearingControl,
     )
     assert isinstance(
-        parse_client_message('{"v":1,"type":"sdp_offer","sdp":"v=0"}', max_bytes=LIMIT), SdpOffer
+        parse_client_message('{"v":1,"type":"sdp_answer","sdp":"v=0"}', max_bytes=LIMIT), SdpAnswer
     )
+    assert isinstance(
+        parse_client_message('{"v":1,"type":"media_start"}', max_bytes=LIMIT), MediaStart
+    )
+    # The media node makes every offer: a browser's offer is not a message the server takes.
+    with pytest.raises(RefusedError) as refused:
+        parse_client_message('{"v":1,"type":"sdp_offer","sdp":"v=0"}', max_bytes=LIMIT)
+    assert refused.value.code is ErrorCode.UNKNOWN_TYPE

@@ -56,7 +56,7 @@ def test_oversized_message_is_refused_then_closed_with_1009() -> None:
     h = Harness(config=RoomConfig(max_message_bytes=2048))
     clerk, _ = h.join(Role.CLERK)
     before = h.room.snapshot()
-    out = h.send(clerk, "sdp_offer", sdp="a" * 4000, id="big")
+    out = h.send(clerk, "sdp_answer", sdp="a" * 4000, id="big")
     (error,) = frames(out, clerk.conn, "error")
     assert error["code"] == "too_big"
     assert error["ref"] is None  # not parsed, so no id

@@ -19,7 +19,7 @@ from yunting.hearing.model import (
     Role,
     role_may,
 )
-from yunting.signaling.messages import SdpAnswer, SdpOffer
+from yunting.signaling.messages import MediaStart, PublishSlots, SdpAnswer, SdpOffer
 from yunting.signaling.outputs import (
     AttendanceEvent,
     AttendanceReason,
@@ -230,7 +230,9 @@ def test_dismiss_takes_away_media_and_call_in_brings_it_back() -> None:
     out = h.commit_all()
     assert frames(out, witness.conn, "participant_state")[0]["state"] == "in_lobby"
     assert frames(out, witness.conn, "lobby_position")[0]["position"] == 1
-    assert last_grant(out, witness.pid) == MediaGrant(witness.pid, False, False, frozenset())
+    # The lobby gets no media peer at all: the witness's is torn down.
+    assert MediaRelease(witness.pid) in out
+    assert last_grant(out, judge.pid).may_publish
     assert witness.pid not in last_grant(out, judge.pid).subscribe_to
     assert (AttendanceEvent.DISMISSED, AttendanceReason.NONE) in [
         (a.event, a.reason) for a in of(out, RecordAttendance)
@@ -239,6 +241,7 @@ def test_dismiss_takes_away_media_and_call_in_brings_it_back() -> None:
     h.send(clerk, "call_in", participant_id=witness.pid)
     out = h.commit_all()
     assert judge.pid in last_grant(out, witness.pid).subscribe_to
+    assert last_grant(out, witness.pid).may_publish
 
 
 def test_remove_needs_a_reason_and_closes_the_connection() -> None:
@@ -302,20 +305,22 @@ def test_media_negotiation_goes_to_the_media_node_only_from_the_hearing() -> Non
     h = Harness()
     judge, _ = h.join(Role.JUDGE)
     party, _ = h.join(Role.PLAINTIFF)
-    out = h.send(party, "sdp_offer", sdp="v=0")
+    out = h.send(party, "media_start")
     assert error_codes(out, party.conn) == ["illegal_state"]
-    out = h.send(judge, "sdp_offer", sdp="v=0")
+    out = h.send(judge, "media_start")
     (signal,) = of(out, MediaSignal)
     assert signal.participant_id == judge.pid
-    assert isinstance(signal.message, SdpOffer)
-    assert signal.message.sdp == "v=0"
+    assert isinstance(signal.message, MediaStart)
+    out = h.send(judge, "sdp_answer", sdp="v=0 answer")
+    (signal,) = of(out, MediaSignal)
+    assert isinstance(signal.message, SdpAnswer)
+    assert signal.message.sdp == "v=0 answer"
     out = h.send(judge, "ice_candidate", candidate="", sdpMid="0", sdpMLineIndex=0)
     assert len(of(out, MediaSignal)) == 1
-    answer = SdpAnswer(type="sdp_answer", sdp="v=0 answer")
-    out = h.room.on_media(judge.pid, answer)
-    assert out == [Send(judge.conn, answer)]
-    assert h.room.on_media(party.pid, answer) == [Send(party.conn, answer)]
-    assert h.room.on_media(h.claims(Role.WITNESS).participant_id, answer) == []
+    # The media node's offers reach a connected participant, and no one else.
+    offer = SdpOffer(sdp="v=0 offer", tracks=[], publish=PublishSlots(audio="0", video="1"))
+    assert h.room.on_media(judge.pid, offer) == [Send(judge.conn, offer)]
+    assert h.room.on_media(h.claims(Role.WITNESS).participant_id, offer) == []
 
 
 def test_health_goes_to_controllers_only_when_a_level_changes() -> None:

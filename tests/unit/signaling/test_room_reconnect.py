@@ -14,6 +14,7 @@ from yunting.signaling.outputs import (
     ChangeHearingState,
     ChangeParticipantState,
     MediaGrant,
+    MediaRelease,
     Output,
     RecordAttendance,
 )
@@ -49,7 +50,8 @@ def test_resume_inside_the_grace_period_keeps_the_place_without_a_duplicate() ->
     roster = frames(out, judge.conn, "roster")[-1]
     entry = next(e for e in roster["participants"] if e["participant_id"] == str(party.pid))
     assert (entry["presence"], entry["state"]) == ("reconnecting", "in_hearing")
-    assert of(out, MediaGrant)[-1] == MediaGrant(party.pid, False, False, frozenset())
+    # Its media peer goes: the browser starts a new one after resuming.
+    assert of(out, MediaRelease) == [MediaRelease(party.pid)]
 
     h.advance(59)
     assert of(h.tick(), ChangeParticipantState) == []
@@ -278,4 +280,5 @@ def test_resync_repeats_state_and_views() -> None:
     out = h.room.resync()
     assert [f["type"] for f in frames(out, judge.conn)] == ["hearing_state", "roster"]
     assert [f["type"] for f in frames(out, party.conn)] == ["hearing_state", "lobby_position"]
-    assert [g.participant_id for g in of(out, MediaGrant)] == [judge.pid, party.pid]
+    # Every grant again; the lobby holds none.
+    assert [g.participant_id for g in of(out, MediaGrant)] == [judge.pid]

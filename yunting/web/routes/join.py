@@ -1,11 +1,13 @@
-"""The participant's identity check: a one-time code to their phone or email, then verified.
+"""The participant's join flow: a one-time code to their phone or email, then verified; the
+result of the browser's device check, for the attendance log.
 
 Authenticated by the join token (``Authorization: Bearer yt1.…``). The browser join flow
-(device check, lobby) builds on these two calls.
+(``/j/<token>``: identity, conduct declaration, device check, then the room) builds on these.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -13,14 +15,16 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, StringConstraints
 
-from yunting.hearing.errors import PermissionDeniedError
-from yunting.hearing.model import Actor, ActorKind, ParticipantState
+from yunting.hearing.errors import ConflictError, PermissionDeniedError
+from yunting.hearing.model import STAFF_ROLES, Actor, ActorKind, ParticipantState
 from yunting.identity.errors import NoContactError
 from yunting.identity.otp import OtpPurpose
 from yunting.service_delivery.ports import Channel
+from yunting.signaling.outputs import AttendanceEvent, AttendanceReason
 from yunting.web.deps import AnyActor, Resources
-from yunting.web.schemas import ERRORS, Strict
+from yunting.web.schemas import ERRORS, DeviceCheck, DeviceCheckOut, Strict
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/join", tags=["join"], responses=ERRORS)
 
 # States from which a correct code moves the participant to "verified".
@@ -111,3 +115,55 @@ async def verify(body: CodeCheck, actor: AnyActor, resources: Resources) -> Veri
         )
         state = transition.to_state
     return Verified(participant_id=str(participant.id), state=state)
+
+
+def device_check_result(check: DeviceCheck) -> AttendanceReason:
+    """``devices_ok``, or the first problem: refused permissions first (the participant can fix
+    them in the browser), then missing devices, then other device errors, then the speaker.
+
+    The court reads this to tell "could not be seen or heard" from "chose not to be".
+    """
+    problems = (
+        (check.camera == "denied", AttendanceReason.CAMERA_DENIED),
+        (check.microphone == "denied", AttendanceReason.MICROPHONE_DENIED),
+        (check.camera == "missing", AttendanceReason.CAMERA_MISSING),
+        (check.microphone == "missing", AttendanceReason.MICROPHONE_MISSING),
+        ("error" in (check.camera, check.microphone), AttendanceReason.DEVICE_ERROR),
+        (check.speaker == "failed", AttendanceReason.SPEAKER_FAILED),
+    )
+    return next((reason for found, reason in problems if found), AttendanceReason.DEVICES_OK)
+
+
+@router.post(
+    "/device-check",
+    status_code=201,
+    summary="Record the result of the browser's camera, microphone and speaker check",
+    description=(
+        "Written to the hearing's attendance log as `device_check` with `devices_ok` or the first "
+        "problem found. The participant may go on to the room either way (audio only, say). "
+        "Parties must have verified their identity first (409 otherwise)."
+    ),
+)
+async def device_check(body: DeviceCheck, actor: AnyActor, resources: Resources) -> DeviceCheckOut:
+    participant, _ = await resources.hearings.get_participant_with_person(
+        actor=actor, participant_id=_participant_id(actor)
+    )
+    # The attendance log is evidence: nothing goes in it for someone who has not proved who
+    # they are. Judge and clerk signed in instead, and may check their devices any time.
+    if participant.role not in STAFF_ROLES and participant.state in _NEEDS_VERIFICATION:
+        raise ConflictError("verify your identity with a one-time code first")
+    result = device_check_result(body)
+    now = resources.clock.now()
+    await resources.hearings.record_attendance(
+        hearing_id=participant.hearing_id,
+        participant_id=participant.id,
+        event=AttendanceEvent.DEVICE_CHECK.value,
+        reason=result.value,
+        at=now,
+    )
+    logger.info(
+        "device check recorded: %s",
+        result.value,
+        extra={"hearing_id": str(participant.hearing_id), "participant_id": str(participant.id)},
+    )
+    return DeviceCheckOut(participant_id=participant.id, result=result.value, recorded_at=now)

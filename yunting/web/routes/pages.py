@@ -41,7 +41,9 @@ from yunting.hearing.model import (
     ACTION_PERMISSION,
     FINAL_HEARING_STATES,
     HEARING_ACTIONS,
+    ROLE_PERMISSIONS,
     Actor,
+    Court,
     Hearing,
     HearingAction,
     HearingState,
@@ -55,8 +57,8 @@ from yunting.hearing.model import (
     StaffRole,
     staff_may,
 )
-from yunting.hearing.service import CASE_NUMBER_RE
-from yunting.hearing.tokens import derive_key
+from yunting.hearing.service import CASE_NUMBER_RE, HearingDetail
+from yunting.hearing.tokens import JoinClaims, derive_key
 from yunting.infra.errors import InvalidInputError
 from yunting.infra.logging import mask_email, mask_phone
 from yunting.staff.errors import AuthenticationError, SessionInvalidError, TooManyAttemptsError
@@ -336,6 +338,19 @@ async def home(request: Request, resources: Resources) -> Response:
 async def switch_language(
     locale: str, resources: Resources, next_url: Annotated[str | None, Query(alias="next")] = None
 ) -> Response:
+    return _language_switched(locale, resources, next_url)
+
+
+@router.post("/lang/{locale}")
+async def switch_language_posted(locale: str, request: Request, resources: Resources) -> Response:
+    """The language switch on pages whose address holds a join token (``/j/<token>``): the way
+    back travels in the form body, so the token never lands in a query string, the browser
+    history of another address, or a log."""
+    form = await request.form()
+    return _language_switched(locale, resources, field(form, "next"))
+
+
+def _language_switched(locale: str, resources: AppResources, next_url: str | None) -> Response:
     if locale not in SUPPORTED_LOCALES:
         raise NotFoundError(f"no locale {locale}")
     response = redirect(safe_next(next_url, "/"))
@@ -947,6 +962,7 @@ async def _hearing_context(
         "may_issue": staff_may(role, Permission.PARTICIPANT_ISSUE_LINK) and not is_final,
         "may_revoke": staff_may(role, Permission.PARTICIPANT_REVOKE_LINK),
         "may_notify": staff_may(role, Permission.NOTICE_SEND) and not is_final,
+        "may_enter_room": role in ROOM_STAFF_ROLES and not is_final,
         "values": {},
     }
 
@@ -1198,10 +1214,79 @@ async def send_notices(
     )
 
 
-# Participant landing --------------------------------------------------------------------------
+# The participant's join flow and the hearing room ---------------------------------------------
 
 # Links that can never work again answer 410 Gone; links that are not ours (or were altered), 401.
 GONE_REASONS = frozenset({"expired", "revoked", "removed", "hearing_over"})
+# A party in one of these states proves identity (again) before entering the room.
+NEEDS_VERIFICATION = frozenset({ParticipantState.INVITED, ParticipantState.LEFT})
+# The catalog keys the browser scripts use, sent along with the page that runs them.
+CLIENT_STRING_PREFIXES: Mapping[str, tuple[str, ...]] = {
+    "join": ("verify.", "declaration.", "devices.", "joinflow."),
+    "room": (
+        "room.",
+        "lobby.",
+        "roomctl.",
+        "sigerr.",
+        "final.",
+        "health.",
+        "devices.",
+        "role.",
+        "state.",
+        "pstate.",
+        "action.",
+    ),
+}
+# The hearing actions the room offers (cancelling is done from the hearing page).
+ROOM_ACTIONS = (
+    HearingAction.OPEN_LOBBY,
+    HearingAction.START,
+    HearingAction.PAUSE,
+    HearingAction.SUSPEND,
+    HearingAction.RESUME,
+    HearingAction.CLOSE,
+)
+
+
+def client_strings(request: Request, area: str) -> dict[str, str]:
+    """The translated strings (placeholders kept) that ``area``'s script shows."""
+    resources: AppResources = request.app.state.resources
+    t = translator(request)
+    prefixes = CLIENT_STRING_PREFIXES[area]
+    catalog = resources.translator.catalogs[resources.translator.default]
+    return {key: t(key) for key in catalog if key.startswith(prefixes)}
+
+
+def room_controls() -> dict[str, Any]:
+    """What each control needs (docs/signaling.md), so the room hides what a role cannot do.
+
+    Taken from the same tables the server enforces; the server checks every message again.
+    """
+    return {
+        # A list: the buttons keep this order (the lifecycle's), whatever a JSON encoder does.
+        "actions": [
+            {
+                "action": a.value,
+                "from": sorted(s.value for s in HEARING_ACTIONS[a][0]),
+                "permission": ACTION_PERMISSION[a].value,
+            }
+            for a in ROOM_ACTIONS
+        ],
+        "permissions": {r.value: sorted(p.value for p in ROLE_PERMISSIONS[r]) for r in Role},
+    }
+
+
+def ice_servers(resources: AppResources) -> list[dict[str, Any]]:
+    return [s.model_dump(exclude_none=True) for s in resources.settings.ice_servers]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinView:
+    claims: JoinClaims
+    detail: HearingDetail
+    participant: Participant
+    person: Person
+    court: Court
 
 
 async def _join_refused(request: Request, reason: str) -> HTMLResponse:
@@ -1210,36 +1295,127 @@ async def _join_refused(request: Request, reason: str) -> HTMLResponse:
     return await page(request, "join_invalid.html", {"reason": reason}, status=status)
 
 
-@router.get("/j/{token}")
-async def join_landing(token: str, request: Request, resources: Resources) -> HTMLResponse:
-    """What a party sees on opening the link from the SMS or email. Never logs the token."""
+async def _join_view(token: str, request: Request, resources: AppResources) -> JoinView | str:
+    """What a join link shows, or the reason it is refused. Never logs the token."""
     request.state.staff = None
     try:
         claims = await resources.hearings.verify_join_token(token=token)
     except InvalidTokenError as e:
-        return await _join_refused(request, e.reason)
+        return e.reason
     # The token is verified: read the hearing on the system's behalf, as the API does.
-    detail = await resources.hearings.get_hearing(
-        actor=Actor.system(), hearing_id=claims.hearing_id
+    system = Actor.system()
+    detail = await resources.hearings.get_hearing(actor=system, hearing_id=claims.hearing_id)
+    if not any(p.id == claims.participant_id for p in detail.participants):
+        return "removed"
+    participant, person = await resources.hearings.get_participant_with_person(
+        actor=system, participant_id=claims.participant_id
     )
-    found = [p for p in detail.participants if p.id == claims.participant_id]
-    if not found:
-        return await _join_refused(request, "removed")
-    participant = found[0]
     court = await resources.hearings.get_court(court_id=detail.hearing.court_id)
+    return JoinView(claims, detail, participant, person, court)
+
+
+def _join_context(request: Request, resources: AppResources, view: JoinView) -> dict[str, Any]:
+    hearing = view.detail.hearing
+    return {
+        "court": view.court,
+        "hearing": hearing,
+        "case": view.detail.case,
+        "participant": view.participant,
+        "ends_at": hearing.scheduled_start + timedelta(minutes=hearing.expected_minutes),
+        "expires_at": view.claims.expires_at,
+        "day_label": long_date(
+            translator(request), hearing.scheduled_start.astimezone(court_tz(resources)).date()
+        ),
+    }
+
+
+@router.get("/j/{token}")
+async def join_landing(token: str, request: Request, resources: Resources) -> HTMLResponse:
+    """What a party sees on opening the link from the SMS or email: the hearing, then the steps
+    (identity, conduct declaration, device check) that lead to the room."""
+    view = await _join_view(token, request, resources)
+    if isinstance(view, str):
+        return await _join_refused(request, view)
+    person = view.person
+    context = _join_context(request, resources, view)
+    context.update(
+        {
+            "verified": view.participant.state not in NEEDS_VERIFICATION,
+            "phone_hint": mask_phone(person.phone) if person.phone else "",
+            "email_hint": mask_email(person.email) if person.email else "",
+            "may_publish": view.claims.grants.may_publish,
+            "strings": client_strings(request, "join"),
+        }
+    )
+    return await page(request, "join.html", context)
+
+
+@router.get("/j/{token}/room")
+async def join_room(token: str, request: Request, resources: Resources) -> Response:
+    """The hearing room for a party: the lobby, then the hearing. The script reads the token
+    from this address (never from the page, never into a query string)."""
+    view = await _join_view(token, request, resources)
+    if isinstance(view, str):
+        return await _join_refused(request, view)
+    if view.participant.state in NEEDS_VERIFICATION:
+        # Identity first: back to the start of the join flow.
+        return redirect(f"/j/{token}")
+    hearing = view.detail.hearing
+    context = _join_context(request, resources, view)
+    context.update(
+        {
+            "room_config": {
+                "mode": "participant",
+                "hearing_id": str(hearing.id),
+                "participant_id": str(view.participant.id),
+                "websocket_path": f"/ws/hearings/{hearing.id}",
+                "ice_servers": ice_servers(resources),
+                "hearing_state": hearing.state.value,
+                "may_publish": view.claims.grants.may_publish,
+                "controls": room_controls(),
+            },
+            "strings": client_strings(request, "room"),
+        }
+    )
+    return await page(request, "room.html", context)
+
+
+# Judges and clerks enter the room as themselves, from their session.
+ROOM_STAFF_ROLES = frozenset({StaffRole.JUDGE, StaffRole.CLERK})
+
+
+@router.get("/hearings/{hearing_id}/room")
+async def staff_room(
+    hearing_id: UUID, request: Request, resources: Resources, staff: PageStaff
+) -> HTMLResponse:
+    """The hearing room for the signed-in judge or clerk. The script asks for a room token with
+    the session (``POST /api/hearings/{id}/room-token``, CSRF header) and joins with it."""
+    detail = await resources.hearings.get_hearing(actor=staff.actor, hearing_id=hearing_id)
+    if staff.session.user.role not in ROOM_STAFF_ROLES:
+        raise PermissionDeniedError("only judges and clerks join a hearing room from the bench")
     hearing = detail.hearing
+    over = hearing.state in FINAL_HEARING_STATES
     return await page(
         request,
-        "join.html",
+        "room.html",
         {
-            "court": court,
             "hearing": hearing,
             "case": detail.case,
-            "participant": participant,
+            "participant": None,
+            "hearing_over": over,
             "ends_at": hearing.scheduled_start + timedelta(minutes=hearing.expected_minutes),
-            "expires_at": claims.expires_at,
-            "day_label": long_date(
-                translator(request), hearing.scheduled_start.astimezone(court_tz(resources)).date()
-            ),
+            "room_config": {
+                "mode": "staff",
+                "hearing_id": str(hearing.id),
+                "participant_id": None,
+                "websocket_path": f"/ws/hearings/{hearing.id}",
+                "ice_servers": ice_servers(resources),
+                "hearing_state": hearing.state.value,
+                "may_publish": True,
+                "room_token_path": f"/api/hearings/{hearing.id}/room-token",
+                "hearing_page": f"/hearings/{hearing.id}",
+                "controls": room_controls(),
+            },
+            "strings": client_strings(request, "room"),
         },
     )

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from yunting.signaling.errors import CloseCode
 from yunting.signaling.host import RoomHost
@@ -118,4 +119,26 @@ async def hearing_room(websocket: WebSocket) -> None:
         await host.closed(conn_id, code)
 
 
-WEBSOCKET_ROUTE = WebSocketRoute("/ws/hearings/{hearing_id}", hearing_room)
+WEBSOCKET_PREFIX = "/ws/hearings/"
+WEBSOCKET_ROUTE = WebSocketRoute(WEBSOCKET_PREFIX + "{hearing_id}", hearing_room)
+
+
+def room_socket_hearing(scope: Scope) -> str | None:
+    """The hearing id when ``scope`` is a websocket for a hearing room, else None."""
+    if scope["type"] != "websocket":
+        return None
+    path: str = scope["path"]
+    if not path.startswith(WEBSOCKET_PREFIX):
+        return None
+    rest = path[len(WEBSOCKET_PREFIX) :]
+    return rest if rest and "/" not in rest else None
+
+
+async def serve_room_socket(hearing_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """``hearing_room`` called straight from the application, past the middleware and the
+    router. A room socket lives as long as the hearing, and every layer it is called through
+    keeps a suspended frame per connection for all that time; none of them does anything for
+    a websocket (the HTTP middlewares pass websockets through, the router only matches this
+    path). See ``YuntingApp.__call__``."""
+    scope["path_params"] = {"hearing_id": hearing_id}
+    await hearing_room(WebSocket(scope, receive, send))
