@@ -103,6 +103,20 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def media_browser(playwright: Playwright) -> Iterator[Browser]:
+    """Chromium with a fake camera and microphone, for the room tests."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *MEDIA_ARGS]
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")

@@ -16,22 +16,31 @@ import pytest
 from playwright.sync_api import (
     Browser,
     BrowserContext,
-    Locator,
     Page,
-    Playwright,
     ViewportSize,
     expect,
 )
 
 from tests.e2e.conftest import (
     CHROMIUM,
-    CHROMIUM_ARGS,
-    MEDIA_ARGS,
     LiveServer,
     no_horizontal_scroll,
     open_demo_hearing,
     serve_yunting,
     sign_in,
+)
+from tests.e2e.room_support import (
+    DEFENDANT,
+    DEFENDANT_PHONE,
+    PLAINTIFF,
+    PLAINTIFF_PHONE,
+    TIMEOUT_MS,
+    code_from_outbox,
+    issue_link,
+    new_context,
+    room_state,
+    tab_to,
+    wait_for_participant_state,
 )
 
 pytestmark = [
@@ -39,13 +48,8 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
 ]
 
-PLAINTIFF = "张伟"
-PLAINTIFF_PHONE = "13800000001"
-DEFENDANT = "杭州某电子商务有限公司（代表人 刘洋）"
-DEFENDANT_PHONE = "13800000003"
 WIDE: ViewportSize = {"width": 1280, "height": 720}
 PHONE: ViewportSize = {"width": 390, "height": 844}
-TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(scope="module", params=["media-off", "media-on"])
@@ -58,65 +62,6 @@ def server(
     data_dir = tmp_path_factory.mktemp(f"room-{request.param}")
     with serve_yunting(data_dir, YUNTING_MEDIA_ENABLED=enabled) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def media_browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *MEDIA_ARGS]
-    )
-    try:
-        yield browser
-    finally:
-        browser.close()
-
-
-def new_context(browser: Browser, server: LiveServer) -> BrowserContext:
-    context = browser.new_context(viewport=WIDE, locale="zh-CN", base_url=server.base_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    return context
-
-
-def issue_link(page: Page, name: str) -> str:
-    """On the hearing page: a fresh join link for ``name``, as the court would send it."""
-    page.get_by_role("button", name=f"为 {name} 生成入庭链接").click()
-    link = page.get_by_role("textbox", name=f"已为 {name} 生成入庭链接：").input_value()
-    assert "/j/yt1." in link
-    return link
-
-
-def code_from_outbox(context: BrowserContext, phone: str) -> str:
-    """The newest one-time code sent by SMS to ``phone``, read off the development outbox."""
-    outbox = context.new_page()
-    try:
-        outbox.goto("/dev/outbox")
-        row = outbox.locator("tbody tr", has_text=phone).filter(has_text="验证码").first
-        match = re.search(r"\b(\d{6})\b", row.inner_text())
-        assert match, row.inner_text()
-        return match.group(1)
-    finally:
-        outbox.close()
-
-
-def tab_to(page: Page, target: Locator, *, limit: int = 80) -> None:
-    """Press Tab until ``target`` has the focus: it is reachable by keyboard alone."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if target.evaluate("element => element === document.activeElement"):
-            return
-    raise AssertionError(f"{target} cannot be reached with the Tab key")
-
-
-def room_state(page: Page) -> dict[str, object]:
-    state: dict[str, object] = page.evaluate("window.yuntingRoom.state()")
-    return state
-
-
-def wait_for_participant_state(page: Page, state: str) -> None:
-    page.wait_for_function(
-        "state => window.yuntingRoom && window.yuntingRoom.state().participantState === state",
-        arg=state,
-    )
 
 
 def verify_identity(page: Page, context: BrowserContext, phone: str, hint: str) -> None:

@@ -1,6 +1,6 @@
 // Camera, microphone and speaker: shared by the device check (join.js) and the room (room.js).
 
-import { storageGet, storageSet } from "./tab-storage.js";
+import { storageGet, storageSet } from "./storage.js";
 
 const PREFS_KEY = "yunting.devices";
 

@@ -3,7 +3,7 @@
 // address and only ever sent in an Authorization header.
 
 import { t } from "./i18n.js";
-import { storageGet, storageSet } from "./tab-storage.js";
+import { storageGet, storageSet } from "./storage.js";
 import {
   levelMeter,
   listDevices,

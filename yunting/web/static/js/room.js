@@ -5,13 +5,15 @@
 
 import { label, t } from "./i18n.js";
 import { loadPrefs, openLocalMedia } from "./devices.js";
-import { storageGet, storageSet } from "./tab-storage.js";
+import { storageGet, storageSet } from "./storage.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const $ = (id) => document.getElementById(id);
 const rootElement = $("room");
 
-const RESUME_KEY = `yunting.resume.${config.hearing_id}`;
+// Kept in localStorage (storage.js), so a closed and reopened page resumes too. Per participant:
+// a clerk trying a party's link in another tab of the same browser must not take its token.
+const RESUME_KEY = `yunting.resume.${config.hearing_id}.${config.participant_id || config.mode}`;
 // Close codes after which reconnecting cannot help (docs/signaling.md, "Close codes").
 const FINAL_CLOSE_CODES = new Set([1009, 4400, 4401, 4403, 4404, 4409, 4410, 4429]);
 const LOBBY_NOT_OPEN = 4425;
@@ -593,7 +595,12 @@ function startMedia() {
     room.mediaUnavailable = true;
     return;
   }
-  const pc = new RTCPeerConnection({ iceServers: config.ice_servers || [] });
+  // max-bundle, like the media node: one transport for every m-line, which is also what keeps
+  // m-lines added by a renegotiation working (docs/design/aiortc-encoded-forwarding.md).
+  const pc = new RTCPeerConnection({
+    iceServers: config.ice_servers || [],
+    bundlePolicy: "max-bundle",
+  });
   mediaSeq += 1;
   const m = { pc, chain: Promise.resolve(), tracks: new Map(), endSent: false, seq: mediaSeq };
   media = m;
@@ -1442,7 +1449,29 @@ window.yuntingRoom = {
       hearingState: room.hearingState,
       connected: room.connected,
       lobbyPosition: room.lobbyPosition,
+      participantId: room.participantId,
+      // Who the page knows of, by name: the tests look up whose media they received.
+      people: room.roster.map((p) => ({
+        participant_id: p.participant_id,
+        display_name: p.display_name,
+        role: p.role,
+        state: p.state,
+        muted_audio: p.muted_audio,
+        muted_video: p.muted_video,
+      })),
+      mediaConnection: media ? media.pc.connectionState : null,
     };
+  },
+  /** What this page's peer connection sent, per kind (observers must send nothing). */
+  async sentStats() {
+    const result = { audio_packets_sent: 0, video_packets_sent: 0 };
+    const m = media;
+    if (!m) return result;
+    const report = await m.pc.getStats();
+    report.forEach((s) => {
+      if (s.type === "outbound-rtp") result[`${s.kind}_packets_sent`] += s.packetsSent || 0;
+    });
+    return result;
   },
   async mediaStats() {
     const result = {};
@@ -1460,9 +1489,21 @@ window.yuntingRoom = {
       const mid = s.mid !== undefined ? String(s.mid) : byTrackId.get(s.trackIdentifier);
       const info = mid !== undefined ? m.tracks.get(mid) : null;
       if (!info) return;
-      const entry = result[info.participant_id] || { video_frames_decoded: 0, audio_samples_received: 0 };
-      if (s.kind === "video") entry.video_frames_decoded += s.framesDecoded || 0;
-      else if (s.kind === "audio") entry.audio_samples_received += s.totalSamplesReceived || 0;
+      const entry = result[info.participant_id] || {
+        video_frames_decoded: 0,
+        video_packets_received: 0,
+        audio_samples_received: 0,
+        audio_packets_received: 0,
+      };
+      if (s.kind === "video") {
+        entry.video_frames_decoded += s.framesDecoded || 0;
+        entry.video_packets_received += s.packetsReceived || 0;
+      } else if (s.kind === "audio") {
+        // Samples decoded from packets that arrived: the jitter buffer conceals silence when
+        // none do, and Chrome counts concealed samples as received too.
+        entry.audio_samples_received += (s.totalSamplesReceived || 0) - (s.concealedSamples || 0);
+        entry.audio_packets_received += s.packetsReceived || 0;
+      }
       result[info.participant_id] = entry;
     });
     return result;
