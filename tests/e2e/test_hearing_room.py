@@ -175,6 +175,9 @@ def test_party_verifies_checks_devices_waits_and_is_admitted(
         row = hearing_page.locator("#attendance tbody tr", has_text="设备检查").first
         expect(row).to_contain_text(PLAINTIFF)
         expect(row).to_contain_text("摄像头和麦克风正常")
+        declared = hearing_page.locator("#attendance tbody tr", has_text="签署庭审纪律声明")
+        expect(declared.first).to_contain_text(PLAINTIFF)
+        expect(declared.first).to_contain_text("声明文本第 1 版")
         hearing_page.close()
 
         party.screenshot(path=str(screenshots / "room-party-zh-1280x720.png"))

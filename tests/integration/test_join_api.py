@@ -267,3 +267,60 @@ async def test_judge_checks_devices_with_the_room_token(api: Api) -> None:
     assert r.status_code == 201, r.text
     recorded = await device_checks(api, clerk, hearing_id)
     assert recorded == [(r.json()["participant_id"], "camera_missing")]
+
+
+# The conduct declaration ------------------------------------------------------------------------
+
+
+async def declarations(api: Api, clerk: dict[str, str], hearing_id: str) -> list[tuple[str, str]]:
+    r = await api.client.get(f"/api/hearings/{hearing_id}/attendance", headers=clerk)
+    assert r.status_code == 200, r.text
+    return [
+        (e["participant_id"], e["reason"]) for e in r.json() if e["event"] == "conduct_declared"
+    ]
+
+
+async def test_the_declaration_is_recorded_with_the_version_of_its_text(api: Api) -> None:
+    clerk, party, participant_id, hearing_id = await verified_party(api)
+    body = {"accepted": True, "version": "conduct-1"}
+    r = await api.client.post("/api/join/declaration", json=body, headers=party)
+    assert r.status_code == 201, r.text
+    assert r.json()["participant_id"] == participant_id
+    assert r.json()["version"] == "conduct-1"
+    assert await declarations(api, clerk, hearing_id) == [(participant_id, "conduct-1")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"accepted": False, "version": "conduct-1"},  # not ticked is no declaration
+        {"accepted": "yes", "version": "conduct-1"},
+        {"version": "conduct-1"},
+        {"accepted": True},
+        {"accepted": True, "version": ""},
+        {"accepted": True, "version": "<script>"},
+        {"accepted": True, "version": "x" * 41},
+        {"accepted": True, "version": "conduct-1", "extra": 1},
+    ],
+)
+async def test_a_malformed_declaration_is_refused_and_not_recorded(api: Api, body: object) -> None:
+    clerk, party, _, hearing_id = await verified_party(api)
+    r = await api.client.post("/api/join/declaration", json=body, headers=party)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid"
+    assert await declarations(api, clerk, hearing_id) == []
+
+
+async def test_a_declaration_needs_a_verified_participant(api: Api) -> None:
+    clerk, party, participant_id = await invite(api)
+    body = {"accepted": True, "version": "conduct-1"}
+    r = await api.client.post("/api/join/declaration", json=body, headers=party)
+    assert r.status_code == 409
+    r = await api.client.post("/api/join/declaration", json=body, headers=clerk)
+    assert r.status_code == 403
+    r = await api.client.post("/api/join/declaration", json=body)
+    assert r.status_code == 401
+    assert await participant_state(api, clerk, participant_id) == "invited"
+    cases = (await api.client.get("/api/cases", headers=clerk)).json()
+    hearings = await api.client.get(f"/api/cases/{cases[0]['id']}/hearings", headers=clerk)
+    assert await declarations(api, clerk, str(hearings.json()[0]["id"])) == []

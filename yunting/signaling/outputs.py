@@ -103,6 +103,7 @@ class AttendanceEvent(StrEnum):
     REJOINED = "rejoined"  # back after the grace period (or without the resume token)
     MARKED_DISCONNECTED = "marked_disconnected"  # grace period over, state -> disconnected
     DEVICE_CHECK = "device_check"  # the browser's camera/microphone/speaker check; reason = result
+    CONDUCT_DECLARED = "conduct_declared"  # the "I will not record" declaration; reason = version
 
 
 class AttendanceReason(StrEnum):

@@ -338,6 +338,21 @@ class DeviceCheck(Strict):
     speaker: Literal["ok", "failed", "not_tested"]
 
 
+class Declaration(Strict):
+    """The participant ticked the conduct declaration of the join page."""
+
+    accepted: Literal[True] = Field(description="Must be true: the declaration was ticked")
+    version: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,39}$")] = Field(
+        description="Which text was accepted (the join page sends its own, e.g. `conduct-1`)"
+    )
+
+
+class DeclarationOut(BaseModel):
+    participant_id: UUID
+    version: str
+    recorded_at: datetime
+
+
 class DeviceCheckOut(BaseModel):
     participant_id: UUID
     result: str = Field(

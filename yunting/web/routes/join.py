@@ -1,5 +1,5 @@
 """The participant's join flow: a one-time code to their phone or email, then verified; the
-result of the browser's device check, for the attendance log.
+conduct declaration and the result of the browser's device check, for the attendance log.
 
 Authenticated by the join token (``Authorization: Bearer yt1.…``). The browser join flow
 (``/j/<token>``: identity, conduct declaration, device check, then the room) builds on these.
@@ -16,13 +16,20 @@ from fastapi import APIRouter
 from pydantic import BaseModel, StringConstraints
 
 from yunting.hearing.errors import ConflictError, PermissionDeniedError
-from yunting.hearing.model import STAFF_ROLES, Actor, ActorKind, ParticipantState
+from yunting.hearing.model import STAFF_ROLES, Actor, ActorKind, Participant, ParticipantState
 from yunting.identity.errors import NoContactError
 from yunting.identity.otp import OtpPurpose
 from yunting.service_delivery.ports import Channel
 from yunting.signaling.outputs import AttendanceEvent, AttendanceReason
 from yunting.web.deps import AnyActor, Resources
-from yunting.web.schemas import ERRORS, DeviceCheck, DeviceCheckOut, Strict
+from yunting.web.schemas import (
+    ERRORS,
+    Declaration,
+    DeclarationOut,
+    DeviceCheck,
+    DeviceCheckOut,
+    Strict,
+)
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/join", tags=["join"], responses=ERRORS)
@@ -117,6 +124,42 @@ async def verify(body: CodeCheck, actor: AnyActor, resources: Resources) -> Veri
     return Verified(participant_id=str(participant.id), state=state)
 
 
+async def _verified_participant(actor: Actor, resources: Resources) -> Participant:
+    """The participant of a join token, refused (409) while a party has not proved who they
+    are: the attendance log is evidence, and nothing goes in it for an unverified person.
+    Judge and clerk signed in instead."""
+    participant, _ = await resources.hearings.get_participant_with_person(
+        actor=actor, participant_id=_participant_id(actor)
+    )
+    if participant.role not in STAFF_ROLES and participant.state in _NEEDS_VERIFICATION:
+        raise ConflictError("verify your identity with a one-time code first")
+    return participant
+
+
+@router.post(
+    "/declaration",
+    status_code=201,
+    summary="Record the participant's conduct declaration (not to record the hearing, ...)",
+    description=(
+        "Written to the hearing's attendance log as `conduct_declared`, with the version of the "
+        "declaration text the participant accepted, so the court can show what they promised "
+        "and when. `accepted` must be true. Parties must have verified their identity first "
+        "(409 otherwise)."
+    ),
+)
+async def declaration(body: Declaration, actor: AnyActor, resources: Resources) -> DeclarationOut:
+    participant = await _verified_participant(actor, resources)
+    now = resources.clock.now()
+    await resources.hearings.record_attendance(
+        hearing_id=participant.hearing_id,
+        participant_id=participant.id,
+        event=AttendanceEvent.CONDUCT_DECLARED.value,
+        reason=body.version,
+        at=now,
+    )
+    return DeclarationOut(participant_id=participant.id, version=body.version, recorded_at=now)
+
+
 def device_check_result(check: DeviceCheck) -> AttendanceReason:
     """``devices_ok``, or the first problem: refused permissions first (the participant can fix
     them in the browser), then missing devices, then other device errors, then the speaker.
@@ -145,13 +188,7 @@ def device_check_result(check: DeviceCheck) -> AttendanceReason:
     ),
 )
 async def device_check(body: DeviceCheck, actor: AnyActor, resources: Resources) -> DeviceCheckOut:
-    participant, _ = await resources.hearings.get_participant_with_person(
-        actor=actor, participant_id=_participant_id(actor)
-    )
-    # The attendance log is evidence: nothing goes in it for someone who has not proved who
-    # they are. Judge and clerk signed in instead, and may check their devices any time.
-    if participant.role not in STAFF_ROLES and participant.state in _NEEDS_VERIFICATION:
-        raise ConflictError("verify your identity with a one-time code first")
+    participant = await _verified_participant(actor, resources)
     result = device_check_result(body)
     now = resources.clock.now()
     await resources.hearings.record_attendance(

@@ -206,13 +206,30 @@ if (codeRequest) {
 const declareBox = $("f-declare");
 const declareError = $("f-declare-err");
 
-$("declaration-form").addEventListener("submit", (event) => {
+// The text the participant accepts; bump it when the declaration's wording changes, so the
+// attendance log says which wording each person promised.
+const DECLARATION_VERSION = "conduct-1";
+
+$("declaration-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!declareBox.checked) {
     declareError.hidden = false;
     $("declaration-field").classList.add("has-error");
     declareBox.setAttribute("aria-invalid", "true");
     declareBox.focus();
+    return;
+  }
+  // The court's record of the promise comes first: without it the person does not go on.
+  const button = $("declaration-submit");
+  const failure = $("declaration-error");
+  failure.hidden = true;
+  setBusy(button, true);
+  const result = await api("/api/join/declaration", { accepted: true, version: DECLARATION_VERSION });
+  setBusy(button, false);
+  if (!result.ok) {
+    failure.textContent =
+      result.status === 409 ? t("declaration.error_verify") : requestError(result);
+    failure.hidden = false;
     return;
   }
   storageSet(DECLARED_KEY, new Date().toISOString());
