@@ -12,6 +12,7 @@ def load_all_tables() -> MetaData:
     import yunting.hearing.tables
     import yunting.identity.tables
     import yunting.infra.ledger.tables
+    import yunting.recording.tables
     import yunting.service_delivery.tables
     import yunting.staff.tables  # noqa: F401
 
