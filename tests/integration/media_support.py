@@ -12,9 +12,13 @@ import contextlib
 import fractions
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -28,7 +32,21 @@ from aiortc.mediastreams import (
     VideoStreamTrack,
 )
 
-from tests.integration.signaling_support import WAIT_S, Frame, Peer
+from tests.integration.signaling_support import (
+    WAIT_S,
+    Court,
+    Frame,
+    Peer,
+    room_pass,
+    seed_court,
+    serve_app,
+    states,
+)
+from yunting.infra.db import Database
+from yunting.infra.settings import Settings
+from yunting.media.node import MediaNode
+from yunting.web.app import create_app
+from yunting.web.resources import AppResources
 
 VIDEO_SIZE = (320, 240)
 
@@ -158,3 +176,58 @@ class MediaClient:
         await self.close_pc()
         for task in self._tasks:
             task.cancel()
+
+
+# A real server with the media node, and a court to hold hearings in ---------------------------
+
+SECRET = "media-test-secret-0123456789abcdef-0123456789"
+PASSWORD = "staff-password"
+
+
+@dataclass
+class Node:
+    resources: AppResources
+    ws: str
+    court: Court
+    http: httpx.AsyncClient
+
+    @property
+    def media(self) -> MediaNode:
+        media = self.resources.media
+        assert isinstance(media, MediaNode)
+        return media
+
+    async def enter(self, name: str, token: str | None = None) -> tuple[Peer, MediaClient]:
+        if token is None:
+            token = (await room_pass(self.http, "", self.court.hearing_id, name, PASSWORD))["token"]
+        peer = await Peer.connect(self.ws, self.court.hearing_id, name)
+        await peer.hello(token)
+        return peer, MediaClient(peer)
+
+    async def admit(self, judge: Peer, name: str) -> None:
+        pid = str(self.court.ids[name])  # welcomed in the lobby already
+        await judge.send({"type": "admit", "participant_id": pid})
+        await judge.roster_where(lambda r: states(r).get(pid) == "in_hearing")
+
+
+@contextlib.asynccontextmanager
+async def media_node(database: Database, data_dir: Path, **settings: Any) -> AsyncIterator[Node]:
+    """``yunting``'s app with the media node on loopback under real uvicorn, and a court."""
+    app = create_app(
+        Settings(
+            database_url=database.url,
+            data_dir=data_dir,
+            secret_key=SECRET,  # type: ignore[arg-type]
+            argon2_time_cost=1,
+            argon2_memory_kib=1024,
+            media_host_addresses=["127.0.0.1"],
+            **settings,
+        )
+    )
+    async with serve_app(app) as port:
+        resources: AppResources = app.state.resources
+        court = await seed_court(
+            resources.hearings, resources.staff, now=resources.clock.now(), password=PASSWORD
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            yield Node(resources, f"ws://127.0.0.1:{port}", court, http)

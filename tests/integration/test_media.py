@@ -9,78 +9,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.integration.media_support import VIDEO_SIZE, MediaClient
-from tests.integration.signaling_support import (
-    Court,
-    Peer,
-    room_pass,
-    seed_court,
-    serve_app,
-    states,
-)
+from tests.integration.media_support import VIDEO_SIZE, Node, media_node
 from yunting.infra.db import Database
-from yunting.infra.settings import Settings
 from yunting.media.forwarding import EncodedFrame
-from yunting.media.node import MediaNode, TrackInfo
-from yunting.web.app import create_app
-from yunting.web.resources import AppResources
+from yunting.media.node import TrackInfo
 
-SECRET = "media-test-secret-0123456789abcdef-0123456789"
-PASSWORD = "staff-password"
 pytestmark = pytest.mark.usefixtures("database")
-
-
-@dataclass
-class Node:
-    resources: AppResources
-    ws: str
-    court: Court
-    http: httpx.AsyncClient
-
-    @property
-    def media(self) -> MediaNode:
-        media = self.resources.media
-        assert isinstance(media, MediaNode)
-        return media
-
-    async def enter(self, name: str, token: str | None = None) -> tuple[Peer, MediaClient]:
-        if token is None:
-            token = (await room_pass(self.http, "", self.court.hearing_id, name, PASSWORD))["token"]
-        peer = await Peer.connect(self.ws, self.court.hearing_id, name)
-        await peer.hello(token)
-        return peer, MediaClient(peer)
 
 
 @pytest.fixture
 async def node(database: Database, tmp_path: Path) -> AsyncIterator[Node]:
-    settings = Settings(
-        database_url=database.url,
-        data_dir=tmp_path,
-        secret_key=SECRET,  # type: ignore[arg-type]
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        media_host_addresses=["127.0.0.1"],
-    )
-    app = create_app(settings)
-    async with serve_app(app) as port:
-        resources: AppResources = app.state.resources
-        court = await seed_court(
-            resources.hearings, resources.staff, now=resources.clock.now(), password=PASSWORD
-        )
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            yield Node(resources, f"ws://127.0.0.1:{port}", court, http)
-
-
-async def admit(judge: Peer, node: Node, name: str) -> None:
-    pid = str(node.court.ids[name])  # welcomed in the lobby already
-    await judge.send({"type": "admit", "participant_id": pid})
-    await judge.roster_where(lambda r: states(r).get(pid) == "in_hearing")
+    async with media_node(database, tmp_path) as served:
+        yield served
 
 
 async def test_everyone_decodes_everyone_and_court_controls_are_enforced(node: Node) -> None:
@@ -95,8 +39,8 @@ async def test_everyone_decodes_everyone_and_court_controls_are_enforced(node: N
     # The lobby may not negotiate media.
     await plaintiff.send({"type": "media_start"})
     assert (await plaintiff.next("error"))["code"] == "illegal_state"
-    await admit(judge, node, "plaintiff")
-    await admit(judge, node, "observer")
+    await node.admit(judge, "plaintiff")
+    await node.admit(judge, "observer")
     for client in (judge_media, plaintiff_media, observer_media):
         await client.start()
 
