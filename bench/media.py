@@ -1,0 +1,1207 @@
+"""Media benchmark: server CPU per forwarded track, our media node against an aiortc relay.
+
+Prints one JSON line. Never asserts times.
+
+    python bench/media.py [--quick] [--hearings R] [--participants K]
+                          [--baseline-hearings B] [--baseline-participants J] [--profile]
+
+Everything runs on loopback. Each server is a child process of its own (this file with
+``--serve``, on uvloop when installed, as ``yunting serve`` runs); the bench process is every
+client. The machine has 2 cores, so the clients and the server share them: the bench's own CPU
+is reported too, and a busy bench shows up as late frames (``client_late_frames_pct``).
+
+- Publishers send pre-encoded media: a clip encoded once at start-up with PyAV (libvpx VP8
+  640x360 at 15 fps, about 400 kbit/s CBR, a keyframe every 2 s; libopus mono, 20 ms frames
+  of a tone). A publisher's tracks hand aiortc ``av.Packet``s of the clip, looped with growing
+  timestamps and paced in real time; aiortc packetizes a packet without encoding it, so a
+  publisher costs its client RTP and SRTP only. Subscribers take complete, still encoded
+  frames from their receivers (``yunting.media.hooks.tap_receiver``) and count them: no client
+  decodes anything.
+- Ours: ``MediaNode`` driven the way signaling drives it (``grant`` for everyone, then
+  ``media_start``; its ``SdpOffer``s are answered as the browser answers them, max-bundle)
+  over a JSON-lines TCP link. ``R`` hearings of ``K`` participants; each publishes audio and
+  video and subscribes to everyone else in its hearing: ``R*K*(K-1)*2`` forwarded tracks.
+- Baseline: the conventional aiortc SFU. Each participant has a publishing peer connection
+  (aiortc decodes what arrives) and a subscribing one, to which the server adds
+  ``MediaRelay().subscribe(track)`` of every other participant's audio and video (aiortc
+  re-encodes them per subscriber with its default VP8 and Opus settings; its subscribers
+  send no REMB, so VP8 stays at aiortc's starting 500 kbit/s). It costs far more per track, so
+  it carries less and the comparison is CPU per forwarded track: by default one hearing of 3
+  (12 forwarded tracks). With 4 its server falls behind on this 2-core VM (about 2/3 of the
+  video and 1/4 of the audio delivered, frames piling up in ``MediaRelay``'s queues), and even
+  with 3 its audio lags a little (each Opus frame waits for a thread-pool round trip behind the
+  VP8 encodes); the warnings say so, and lagging understates its cost. Our figure barely
+  depends on hearing size from 3 up (3 and 4 measured the same within the noise), so per
+  forwarded track compares like with like; with 2, where every publisher has one subscriber
+  to share its receiving costs with, both figures rise.
+
+Both servers and their clients exist for the whole run. The measured blocks alternate between
+them (the order reversed every round); during one scenario's block the other's publishers are
+paused (they resume on a keyframe), so a change in what the host gives this VM hits both
+alike. A block starts after a settle time. Server CPU is ``/proc/<pid>/stat`` utime + stime
+(all threads: aiortc decodes and encodes off the event loop) over the blocks.
+``cpu_per_track`` = server CPU seconds / (block seconds * forwarded tracks), in cores per
+forwarded track (``cpu_ms_per_s_per_track``: the same in CPU milliseconds per second). It
+covers everything the server does for the track: its share of receiving the publisher, RTCP,
+ICE consent. ``ratio`` = baseline / ours (target >= 10). ``hearings_per_core`` = 1 /
+(``cpu_per_track`` * 40): hearings of 5 participants (5*4*2 forwarded tracks) one core could
+forward, ignoring everything else a node does.
+
+The run is valid only if every subscriber received audio and video from every publisher of its
+hearing in the blocks, and our ``frames_received_ratio`` (video frames received / (frames sent
+* (K-1))) is within 10 % of 1; otherwise the JSON carries an ``error`` and the exit status is
+1. The baseline's ratios are reported, with a warning under 0.9: its server fell behind, so
+its CPU per track is an underestimate and the ratio conservative. ``machine_cpu_pct`` is every
+process's CPU in the blocks (200 = both cores): far above server + client, something else ran.
+
+``--profile`` runs our node under cProfile during its blocks (the CPU figures are then
+inflated) and prints its top functions to stderr. Every process and file the bench made is
+removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import ctypes
+import importlib
+import io
+import json
+import math
+import os
+import pstats
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal, cast
+from uuid import UUID
+
+import av
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from yunting.media import hooks
+from yunting.media.node import MediaNode
+from yunting.media.vp8 import is_keyframe
+from yunting.signaling.messages import MediaStart, SdpAnswer, SdpOffer
+from yunting.signaling.outputs import MediaGrant
+
+Kind = Literal["audio", "video"]
+KINDS: tuple[Kind, ...] = ("audio", "video")
+TARGET_RATIO = 10.0
+TYPICAL_HEARING_TRACKS = 5 * 4 * 2  # 5 participants, each receiving 4 others' audio + video
+VIDEO_SIZE = (640, 360)
+FPS = 15
+GOP = 2 * FPS  # a keyframe every 2 s
+VIDEO_BPS = 400_000
+AUDIO_BPS = 32_000
+AUDIO_RATE = 48_000
+AUDIO_FRAME = 960  # 20 ms
+CLIP_S = 4  # a whole number of GOPs: the loop starts on a keyframe
+VIDEO_CLOCK = 90_000
+LATE_S = 0.05  # a frame sent later than this after its time counts as late
+WAIT_S = 40.0
+LINE_LIMIT = 1 << 22  # offers with many m-lines are long JSON lines
+LOCALHOST = ["127.0.0.1"]
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed: ``yunting serve`` (uvicorn, loop "auto") runs on it too."""
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return None
+    return cast(Callable[[], asyncio.AbstractEventLoop], uvloop.new_event_loop)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (``/proc/<pid>/stat`` 14, 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all processes used on all cores (``/proc/stat``: everything but idle, iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if the bench is killed outright, its servers go too.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def prefer_codecs(transceiver: RTCRtpTransceiver) -> None:
+    # One codec per kind on both sides, as the media node negotiates (VP8 + RTX, Opus), so the
+    # two servers carry the same media.
+    wanted = {"audio": ("audio/opus",), "video": ("video/VP8", "video/rtx")}[transceiver.kind]
+    codecs = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.mimeType in wanted])
+
+
+def new_pc() -> RTCPeerConnection:
+    # max-bundle, as browsers answer the media node: one transport for every m-line.
+    return RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+
+# The clip ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clip:
+    video: list[bytes]  # one VP8 frame each, FPS a second
+    audio: list[bytes]  # one Opus frame each, 20 ms
+    keyframes: list[int]  # indexes into ``video``
+
+    def kbps(self, kind: Kind) -> float:
+        frames = self.video if kind == "video" else self.audio
+        seconds = len(frames) / FPS if kind == "video" else len(frames) * AUDIO_FRAME / AUDIO_RATE
+        return sum(map(len, frames)) * 8 / seconds / 1000
+
+
+def encode_video(seconds: int) -> list[bytes]:
+    width, height = VIDEO_SIZE
+    codec = cast(Any, av.CodecContext.create("libvpx", "w"))
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
+    codec.time_base = Fraction(1, FPS)
+    codec.framerate = Fraction(FPS)
+    codec.bit_rate = VIDEO_BPS
+    codec.gop_size = GOP
+    # aiortc's real-time CBR settings (aiortc/codecs/vpx.py), fastest preset: this runs once.
+    rate = str(VIDEO_BPS)
+    codec.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "bufsize": rate,
+        "minrate": rate,
+        "maxrate": rate,
+        "undershoot-pct": "100",
+        "overshoot-pct": "15",
+    }
+    rnd = random.Random(5)
+    gradient = bytes(x * 200 // width for x in range(width))
+    # Noise of 0..23 on a 0..199 gradient: the byte-wise sum of two big integers never carries,
+    # so a frame is built with two int conversions and no per-pixel Python. Without the noise
+    # the picture compresses to almost nothing and the encoder undershoots the bitrate.
+    noise = bytes(v % 24 for v in range(256))
+    grey = bytes([128]) * (width * height // 4)
+    warmup = GOP  # rate control settles over the first GOP; the clip starts after it
+    out: list[bytes] = []
+    for n in range(warmup + seconds * FPS):
+        shift = (n * 8) % width  # the gradient moves 120 pixels a second
+        row = gradient[shift:] + gradient[:shift]
+        luma = int.from_bytes(row * height, "big") + int.from_bytes(
+            rnd.randbytes(width * height).translate(noise), "big"
+        )
+        frame = av.VideoFrame(width, height, "yuv420p")
+        frame.planes[0].update(luma.to_bytes(width * height, "big"))
+        frame.planes[1].update(grey)
+        frame.planes[2].update(grey)
+        frame.pts = n
+        frame.time_base = Fraction(1, FPS)
+        if n % GOP == 0:
+            frame.pict_type = av.video.frame.PictureType.I
+        out.extend(bytes(p) for p in codec.encode(frame))
+    out.extend(bytes(p) for p in codec.encode(None))
+    return out[warmup : warmup + seconds * FPS]
+
+
+def encode_audio(seconds: int) -> list[bytes]:
+    codec = cast(Any, av.CodecContext.create("libopus", "w"))
+    codec.sample_rate = AUDIO_RATE
+    codec.layout = "mono"
+    codec.format = "s16"
+    codec.bit_rate = AUDIO_BPS
+    codec.time_base = Fraction(1, AUDIO_RATE)
+    codec.options = {"application": "voip"}
+    frames = seconds * AUDIO_RATE // AUDIO_FRAME
+    out: list[bytes] = []
+    for n in range(frames):
+        start = n * AUDIO_FRAME
+        tone = (
+            int(8000 * math.sin(2 * math.pi * 440 * (start + i) / AUDIO_RATE))
+            for i in range(AUDIO_FRAME)
+        )
+        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
+        frame.planes[0].update(struct.pack(f"<{AUDIO_FRAME}h", *tone))
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = start
+        frame.time_base = Fraction(1, AUDIO_RATE)
+        out.extend(bytes(p) for p in codec.encode(frame))
+    out.extend(bytes(p) for p in codec.encode(None))
+    return out[:frames]
+
+
+def encode_clip() -> Clip:
+    video = encode_video(CLIP_S)
+    keyframes = [i for i, frame in enumerate(video) if is_keyframe(frame)]
+    if not keyframes or keyframes[0] != 0:
+        raise RuntimeError(f"the VP8 clip must start on a keyframe; keyframes at {keyframes}")
+    return Clip(video=video, audio=encode_audio(CLIP_S), keyframes=keyframes)
+
+
+# Publishers --------------------------------------------------------------------------------------
+
+
+class Gate:
+    """Lets one scenario's publishers send, or holds them while the other one is measured."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    def open(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._open.clear()
+
+    async def wait(self) -> None:
+        await self._open.wait()
+
+
+class ClipTrack(MediaStreamTrack):
+    """A publisher's microphone or camera: the clip's encoded frames, looped, in real time."""
+
+    def __init__(self, kind: Kind, clip: Clip, gate: Gate) -> None:
+        super().__init__()
+        self.kind = kind
+        video = kind == "video"
+        self._frames = clip.video if video else clip.audio
+        # Where sending may resume after a pause: the server that decodes (the baseline) needs
+        # a keyframe after frames it never got; audio frames stand alone.
+        self._starts = clip.keyframes if video else list(range(len(self._frames)))
+        self._interval = 1 / FPS if video else AUDIO_FRAME / AUDIO_RATE
+        self._step = VIDEO_CLOCK // FPS if video else AUDIO_FRAME
+        self._time_base = Fraction(1, VIDEO_CLOCK if video else AUDIO_RATE)
+        self._gate = gate
+        self._index = 0
+        self._pts = random.getrandbits(24)
+        self._due: float | None = None
+        self.sent = 0
+        self.late = 0
+
+    def _resume(self, paused_s: float) -> None:
+        self._index = next((i for i in self._starts if i >= self._index), 0)
+        # Timestamps keep following the wall clock across the pause, as a camera's do.
+        self._pts += self._step * max(1, round(paused_s / self._interval))
+        self._due = None
+
+    async def recv(self) -> av.Packet[Any]:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if not self._gate.is_open:
+                paused_at = loop.time()
+                await self._gate.wait()
+                self._resume(loop.time() - paused_at)
+                continue
+            now = loop.time()
+            if self._due is None:
+                self._due = now
+            if self._due > now:
+                await asyncio.sleep(self._due - now)
+                continue  # the gate may have closed meanwhile
+            if now - self._due > LATE_S:
+                self.late += 1
+            packet = av.Packet(self._frames[self._index])
+            packet.pts = self._pts
+            packet.time_base = self._time_base
+            self._index = (self._index + 1) % len(self._frames)
+            self._pts += self._step
+            self._due += self._interval
+            self.sent += 1
+            return packet
+
+
+class Receiving:
+    """What one subscriber's peer connection receives: complete encoded frames, counted per
+    (publisher, kind) from the offer's track list. Nothing is decoded."""
+
+    def __init__(self) -> None:
+        self.mapping: dict[str, tuple[str, Kind]] = {}  # mid -> (publisher, kind)
+        self.frames: Counter[tuple[str, Kind]] = Counter()
+        self.bytes = 0
+        self._tapped: set[int] = set()
+
+    def tap(self, transceiver: RTCRtpTransceiver) -> None:
+        """Count what ``transceiver`` receives; call after setRemoteDescription(offer) and
+        before the answer (the receiver must not have started)."""
+        if id(transceiver) in self._tapped or transceiver.mid is None:
+            return
+        self._tapped.add(id(transceiver))
+        mid = transceiver.mid
+
+        def on_frame(data: bytes, rtp_timestamp: int, ssrc: int) -> None:
+            source = self.mapping.get(mid)
+            if source is not None:
+                self.frames[source] += 1
+                self.bytes += len(data)
+
+        hooks.tap_receiver(
+            transceiver.receiver,
+            video=transceiver.kind == "video",
+            on_frame=on_frame,
+            on_sender_report=lambda ssrc, ntp, rtp: None,
+        )
+
+
+# The JSON-lines link between the bench and a server ---------------------------------------------
+
+
+def send_line(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+    writer.write(json.dumps(message).encode() + b"\n")
+
+
+class Wire:
+    """The bench's end of one server's link. Every message from the server names a
+    participant (``p``) and goes to that participant's inbox."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.inboxes: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self.closed = asyncio.Event()
+        self._task = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(cls, port: int) -> Wire:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=LINE_LIMIT)
+        return cls(reader, writer)
+
+    def inbox(self, participant: str) -> asyncio.Queue[dict[str, Any]]:
+        return self.inboxes.setdefault(participant, asyncio.Queue())
+
+    def send(self, message: dict[str, Any]) -> None:
+        send_line(self._writer, message)
+
+    async def request(self, participant: str, message: dict[str, Any]) -> dict[str, Any]:
+        self.send(message)
+        reply = await asyncio.wait_for(self.inbox(participant).get(), WAIT_S)
+        if reply["op"] == "error":
+            raise RuntimeError(f"server refused {message['op']}: {reply['detail']}")
+        return reply
+
+    async def _read(self) -> None:
+        try:
+            while line := await self._reader.readline():
+                message = json.loads(line)
+                self.inbox(message["p"]).put_nowait(message)
+        finally:
+            self.closed.set()
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+
+# Clients -----------------------------------------------------------------------------------------
+
+
+class Participant:
+    """One synthetic participant: a publisher of the clip and a subscriber to its hearing."""
+
+    def __init__(self, *, hearing: str, clip: Clip, gate: Gate, wire: Wire) -> None:
+        self.hearing = hearing
+        self.id = str(uuid.uuid4())
+        self.wire = wire
+        self.tracks = {kind: ClipTrack(kind, clip, gate) for kind in KINDS}
+        self.receiving = Receiving()
+        self.pcs: list[RTCPeerConnection] = []
+        self.failures: list[str] = []
+
+    def new_pc(self) -> RTCPeerConnection:
+        pc = new_pc()
+        self.pcs.append(pc)
+        return pc
+
+    async def close(self) -> None:
+        for track in self.tracks.values():
+            track.stop()
+        for pc in self.pcs:
+            with contextlib.suppress(Exception):
+                await pc.close()
+
+
+class NodeParticipant(Participant):
+    """A browser as the media node sees it: one peer connection; the node makes every offer
+    and this answers it as room.js does (own tracks on the ``publish`` mids)."""
+
+    def __init__(self, *, hearing: str, clip: Clip, gate: Gate, wire: Wire) -> None:
+        super().__init__(hearing=hearing, clip=clip, gate=gate, wire=wire)
+        self.pc = self.new_pc()
+        self.offers = 0
+        self._attached: set[Kind] = set()
+        self._worker = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        inbox = self.wire.inbox(self.id)
+        while True:
+            message = await inbox.get()
+            if message["op"] == "failed":
+                self.failures.append(message["detail"])
+                continue
+            try:
+                await self._answer(message)
+            except Exception as e:
+                self.failures.append(f"answering the offer: {e!r}")
+
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        publish: dict[str, str | None] = offer["publish"]
+        for transceiver in self.pc.getTransceivers():
+            kind = next((k for k in KINDS if publish[k] == transceiver.mid), None)
+            if kind is None:
+                self.receiving.tap(transceiver)
+            elif kind not in self._attached:
+                transceiver.sender.replaceTrack(self.tracks[kind])
+                transceiver.direction = "sendonly"
+                self._attached.add(kind)
+        self.receiving.mapping = {mid: (pid, kind) for mid, pid, kind in offer["tracks"]}
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self.offers += 1
+        self.wire.send(
+            {"op": "answer", "h": self.hearing, "p": self.id, "sdp": self.pc.localDescription.sdp}
+        )
+
+    async def close(self) -> None:
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+        await super().close()
+
+
+class BaselineParticipant(Participant):
+    """A participant of the aiortc relay: a publishing and a subscribing peer connection."""
+
+    async def publish(self) -> None:
+        pc = self.new_pc()
+        for kind in KINDS:
+            prefer_codecs(pc.addTransceiver(self.tracks[kind], direction="sendonly"))
+        await pc.setLocalDescription(await pc.createOffer())
+        reply = await self.wire.request(
+            self.id, {"op": "publish", "p": self.id, "sdp": pc.localDescription.sdp}
+        )
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+
+    async def subscribe(self, publishers: Sequence[str]) -> None:
+        offer = await self.wire.request(
+            self.id, {"op": "subscribe", "p": self.id, "to": list(publishers)}
+        )
+        pc = self.new_pc()
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        for transceiver in pc.getTransceivers():
+            self.receiving.tap(transceiver)
+        self.receiving.mapping = {mid: (pid, kind) for mid, pid, kind in offer["tracks"]}
+        answer = await pc.createAnswer()
+        # Without abs-send-time this receiver sends no REMB, so the relay's encoders stay at
+        # aiortc's default 500 kbit/s instead of climbing to 1.5 Mbit/s on loopback (or
+        # dropping when the estimate sees its own delays): about the bitrate we forward.
+        sdp = "".join(
+            line for line in answer.sdp.splitlines(keepends=True) if "abs-send-time" not in line
+        )
+        await pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        await self.wire.request(
+            self.id, {"op": "answer", "p": self.id, "sdp": pc.localDescription.sdp}
+        )
+
+
+# Servers (child processes: this file with --serve) ----------------------------------------------
+
+
+class NodeLink:
+    """``ParticipantLink`` for the node: offers and failures go to the bench over the link."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    async def media_to_participant(
+        self, *, hearing_id: UUID, participant_id: UUID, message: SdpOffer
+    ) -> None:
+        send_line(
+            self._writer,
+            {
+                "op": "offer",
+                "p": str(participant_id),
+                "sdp": message.sdp,
+                "tracks": [[t.mid, str(t.participant_id), t.kind] for t in message.tracks],
+                "publish": {"audio": message.publish.audio, "video": message.publish.video},
+            },
+        )
+
+    async def media_failed(self, *, hearing_id: UUID, participant_id: UUID, detail: str) -> None:
+        send_line(self._writer, {"op": "failed", "p": str(participant_id), "detail": detail})
+
+
+class NodeServer:
+    """Our media node, driven over the link as signaling drives it."""
+
+    def __init__(self, profile: Path | None) -> None:
+        self.node = MediaNode(ice_servers=[], host_addresses=LOCALHOST)
+        self._profile = profile
+        self._profiler = cProfile.Profile() if profile is not None else None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.node.bind(NodeLink(writer))
+        while line := await reader.readline():
+            m = json.loads(line)
+            op = m["op"]
+            if op == "profile":
+                self._set_profiling(m["on"])
+                continue
+            hearing_id, participant_id = UUID(m["h"]), UUID(m["p"])
+            if op == "grant":
+                grant = MediaGrant(
+                    participant_id=participant_id,
+                    publish_audio=True,
+                    publish_video=True,
+                    subscribe_to=frozenset(UUID(p) for p in m["subscribe_to"]),
+                    may_publish=True,
+                )
+                await self.node.grant(hearing_id=hearing_id, grant=grant)
+            elif op == "start":
+                await self.node.signal(
+                    hearing_id=hearing_id,
+                    participant_id=participant_id,
+                    message=MediaStart(type="media_start"),
+                )
+            elif op == "answer":
+                await self.node.signal(
+                    hearing_id=hearing_id,
+                    participant_id=participant_id,
+                    message=SdpAnswer(type="sdp_answer", sdp=m["sdp"]),
+                )
+
+    def _set_profiling(self, on: bool) -> None:
+        if self._profiler is None:
+            return
+        if on:
+            self._profiler.enable()
+        else:
+            self._profiler.disable()
+
+    async def stop(self) -> None:
+        if self._profiler is not None and self._profile is not None:
+            self._profiler.disable()
+            self._profiler.dump_stats(self._profile)
+        await self.node.stop()
+
+
+class BaselineServer:
+    """The conventional aiortc SFU: decode every publisher once, re-encode per subscriber."""
+
+    def __init__(self) -> None:
+        hooks.use_host_addresses(LOCALHOST)
+        self.relay = MediaRelay()
+        self.published: dict[str, dict[str, MediaStreamTrack]] = {}
+        self.subscribing: dict[str, RTCPeerConnection] = {}
+        self.pcs: list[RTCPeerConnection] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            m = json.loads(line)
+            try:
+                reply = await self._on(m)
+            except Exception as e:
+                reply = {"op": "error", "p": m["p"], "detail": repr(e)}
+            send_line(writer, reply)
+
+    def _pc(self) -> RTCPeerConnection:
+        pc = new_pc()
+        self.pcs.append(pc)
+        return pc
+
+    async def _on(self, m: dict[str, Any]) -> dict[str, Any]:
+        op, participant = m["op"], m["p"]
+        if op == "publish":
+            pc = self._pc()
+            tracks: dict[str, MediaStreamTrack] = {}
+
+            def on_track(track: MediaStreamTrack) -> None:
+                tracks[track.kind] = track
+
+            pc.on("track", on_track)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=m["sdp"], type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            self.published[participant] = tracks
+            return {"op": "answer", "p": participant, "sdp": pc.localDescription.sdp}
+        if op == "subscribe":
+            pc = self._pc()
+            sent: list[tuple[RTCRtpTransceiver, str, str]] = []
+            for publisher in m["to"]:
+                for kind in KINDS:
+                    source = self.published[publisher][kind]
+                    transceiver = pc.addTransceiver(
+                        self.relay.subscribe(source), direction="sendonly"
+                    )
+                    prefer_codecs(transceiver)
+                    sent.append((transceiver, publisher, kind))
+            await pc.setLocalDescription(await pc.createOffer())
+            self.subscribing[participant] = pc
+            return {
+                "op": "offer",
+                "p": participant,
+                "sdp": pc.localDescription.sdp,
+                "tracks": [[t.mid, publisher, kind] for t, publisher, kind in sent],
+            }
+        if op == "answer":
+            pc = self.subscribing[participant]
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=m["sdp"], type="answer"))
+            return {"op": "ok", "p": participant}
+        raise ValueError(f"expected publish, subscribe or answer, got {op!r}")
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(pc.close() for pc in self.pcs), return_exceptions=True)
+
+
+async def serve(role: str, port: int, profile: Path | None) -> None:
+    loop = asyncio.get_running_loop()
+    stopping: asyncio.Future[None] = loop.create_future()
+
+    def on_sigterm() -> None:
+        if not stopping.done():
+            stopping.set_result(None)
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    impl = NodeServer(profile) if role == "node" else BaselineServer()
+    server = await asyncio.start_server(impl.handle, "127.0.0.1", port, limit=LINE_LIMIT)
+    try:
+        await stopping
+    finally:
+        server.close()
+        await impl.stop()
+
+
+# The bench --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+def spawn(role: str, workdir: Path, profile: Path | None) -> ServerProcess:
+    port = free_port()
+    args = [sys.executable, __file__, "--serve", role, "--port", str(port)]
+    if profile is not None:
+        args += ["--profile-to", str(profile)]
+    log = workdir / f"{role}.log"
+    # A file, not a pipe: a pipe nobody reads would block the server once full.
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # called from the main thread, which outlives them
+        )
+    return ServerProcess(role, proc, port, log)
+
+
+async def connect(server: ServerProcess) -> Wire:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"the {server.name} server exited early:\n{server.log_tail()}")
+        try:
+            return await Wire.connect(server.port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the {server.name} server did not listen in {WAIT_S}s:\n{server.log_tail()}"
+                ) from None
+            await asyncio.sleep(0.05)
+
+
+async def stop(server: ServerProcess) -> None:
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+        for _ in range(300):
+            if server.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            server.proc.kill()
+    server.proc.wait()
+
+
+@dataclass
+class Snapshot:
+    at: float
+    server_cpu: float
+    bench_cpu: float
+    machine_cpu: float
+    sent: Counter[tuple[str, Kind]]  # (publisher, kind) -> frames
+    received: Counter[tuple[str, str, Kind]]  # (subscriber, publisher, kind) -> frames
+    received_bytes: int
+    late: int
+
+
+@dataclass
+class Scenario:
+    """One server and its clients, with what its measured blocks added up to."""
+
+    name: str
+    server: ServerProcess
+    wire: Wire
+    gate: Gate
+    hearings: list[list[Participant]] = field(default_factory=list)
+    seconds: float = 0.0
+    server_cpu: float = 0.0
+    bench_cpu: float = 0.0
+    machine_cpu: float = 0.0
+    sent: Counter[tuple[str, Kind]] = field(default_factory=Counter)
+    received: Counter[tuple[str, str, Kind]] = field(default_factory=Counter)
+    received_bytes: int = 0
+    late: int = 0
+    block_ms_per_s_per_track: list[float] = field(default_factory=list)
+
+    @property
+    def participants(self) -> list[Participant]:
+        return [p for hearing in self.hearings for p in hearing]
+
+    @property
+    def forwarded_tracks(self) -> int:
+        return sum(len(h) * (len(h) - 1) * len(KINDS) for h in self.hearings)
+
+    def pairs(self) -> Iterator[tuple[Participant, Participant, Kind]]:
+        """(subscriber, publisher, kind) for every forwarded track."""
+        for hearing in self.hearings:
+            for subscriber in hearing:
+                for publisher in hearing:
+                    if publisher is not subscriber:
+                        for kind in KINDS:
+                            yield subscriber, publisher, kind
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            at=time.monotonic(),
+            server_cpu=cpu_seconds(self.server.pid),
+            bench_cpu=cpu_seconds(os.getpid()),
+            machine_cpu=machine_busy_seconds(),
+            sent=Counter(
+                {(p.id, kind): t.sent for p in self.participants for kind, t in p.tracks.items()}
+            ),
+            received=Counter(
+                {
+                    (s.id, p.id, kind): s.receiving.frames[(p.id, kind)]
+                    for s, p, kind in self.pairs()
+                }
+            ),
+            received_bytes=sum(p.receiving.bytes for p in self.participants),
+            late=sum(t.late for p in self.participants for t in p.tracks.values()),
+        )
+
+    def add(self, a: Snapshot, b: Snapshot) -> None:
+        self.seconds += b.at - a.at
+        self.server_cpu += b.server_cpu - a.server_cpu
+        self.bench_cpu += b.bench_cpu - a.bench_cpu
+        self.machine_cpu += b.machine_cpu - a.machine_cpu
+        self.sent.update(b.sent - a.sent)
+        self.received.update(b.received - a.received)
+        self.received_bytes += b.received_bytes - a.received_bytes
+        self.late += b.late - a.late
+        self.block_ms_per_s_per_track.append(
+            round(1000 * (b.server_cpu - a.server_cpu) / (b.at - a.at) / self.forwarded_tracks, 2)
+        )
+
+    def silent(self, received: Counter[tuple[str, str, Kind]]) -> list[tuple[str, str, Kind]]:
+        """The forwarded tracks of which nothing arrived."""
+        return [(s.id, p.id, k) for s, p, k in self.pairs() if received[(s.id, p.id, k)] == 0]
+
+    def failures(self) -> list[str]:
+        return [f for p in self.participants for f in p.failures]
+
+    async def until_flowing(self) -> None:
+        """Until every subscriber has frames of both kinds from every publisher."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            if self.server.proc.poll() is not None:
+                raise RuntimeError(f"the {self.name} server died:\n{self.server.log_tail()}")
+            if failures := self.failures():
+                raise RuntimeError(f"{self.name}: {failures[0]}")
+            silent = self.silent(self.snapshot().received)
+            if not silent:
+                return
+            if time.monotonic() > deadline:
+                detail = (
+                    f"{self.name}: {len(silent)} of {self.forwarded_tracks} forwarded tracks "
+                    f"had no frames after {WAIT_S}s (e.g. {silent[0]})\n{self.server.log_tail()}"
+                )
+                raise RuntimeError(detail.rstrip())
+            await asyncio.sleep(0.1)
+
+    def received_ratio(self, kind: Kind) -> float:
+        """Frames subscribers got / frames they should have got, in the blocks."""
+        got = sum(n for (_, _, k), n in self.received.items() if k == kind)
+        expected = sum(
+            self.sent[(p.id, kind)] * (len(hearing) - 1)
+            for hearing in self.hearings
+            for p in hearing
+        )
+        return got / expected if expected else 0.0
+
+    async def close(self) -> None:
+        for participant in self.participants:
+            await participant.close()
+        await self.wire.close()
+
+
+async def set_up_node(scenario: Scenario, clip: Clip, hearings: int, size: int) -> None:
+    for _ in range(hearings):
+        hearing = str(uuid.uuid4())
+        members = [
+            NodeParticipant(hearing=hearing, clip=clip, gate=scenario.gate, wire=scenario.wire)
+            for _ in range(size)
+        ]
+        scenario.hearings.append(list(members))
+        # As signaling does on admission: grants first, then each browser's media_start.
+        for member in members:
+            others = [o.id for o in members if o is not member]
+            scenario.wire.send(
+                {"op": "grant", "h": hearing, "p": member.id, "subscribe_to": others}
+            )
+        for member in members:
+            scenario.wire.send({"op": "start", "h": hearing, "p": member.id})
+    await scenario.until_flowing()
+
+
+async def set_up_baseline(scenario: Scenario, clip: Clip, hearings: int, size: int) -> None:
+    groups: list[list[BaselineParticipant]] = []
+    for _ in range(hearings):
+        hearing = str(uuid.uuid4())
+        members = [
+            BaselineParticipant(hearing=hearing, clip=clip, gate=scenario.gate, wire=scenario.wire)
+            for _ in range(size)
+        ]
+        groups.append(members)
+        scenario.hearings.append(list(members))
+    # Publishers first: a subscription needs the publisher's tracks on the server.
+    await asyncio.gather(*(m.publish() for members in groups for m in members))
+    await asyncio.gather(
+        *(m.subscribe([o.id for o in members if o is not m]) for members in groups for m in members)
+    )
+    await scenario.until_flowing()
+
+
+async def measure(
+    scenarios: Sequence[Scenario],
+    *,
+    rounds: int,
+    block_s: float,
+    settle_s: float,
+    profile: bool,
+) -> None:
+    """Interleaved blocks: one scenario sends at a time, the order reversed every round."""
+    for scenario in scenarios:
+        scenario.gate.close()
+    for n in range(rounds):
+        for scenario in scenarios if n % 2 == 0 else list(reversed(scenarios)):
+            scenario.gate.open()
+            await asyncio.sleep(settle_s)  # keyframes and queues after the pause
+            profiling = profile and scenario.name == "ours"
+            if profiling:
+                scenario.wire.send({"op": "profile", "on": True})
+            start = scenario.snapshot()
+            await asyncio.sleep(block_s)
+            end = scenario.snapshot()
+            if profiling:
+                scenario.wire.send({"op": "profile", "on": False})
+            scenario.gate.close()
+            scenario.add(start, end)
+
+
+def figures(scenario: Scenario) -> dict[str, Any]:
+    seconds = scenario.seconds
+    tracks = scenario.forwarded_tracks
+    per_track = scenario.server_cpu / seconds / tracks
+    frames_sent = sum(scenario.sent.values())
+    late_pct = round(100 * scenario.late / frames_sent, 2) if frames_sent else None
+    return {
+        "cpu_per_track": per_track,
+        "window_s": round(seconds, 2),
+        "forwarded_tracks": tracks,
+        "server_cpu_pct": round(100 * scenario.server_cpu / seconds, 1),
+        "client_cpu_pct": round(100 * scenario.bench_cpu / seconds, 1),
+        "machine_cpu_pct": round(100 * scenario.machine_cpu / seconds, 1),
+        "frames_received_ratio": round(scenario.received_ratio("video"), 4),
+        "audio_frames_received_ratio": round(scenario.received_ratio("audio"), 4),
+        "delivered_kbps_per_track": round(scenario.received_bytes * 8 / seconds / tracks / 1000, 1),
+        "client_late_frames_pct": late_pct,
+        "silent_tracks": len(scenario.silent(scenario.received)),
+        "blocks": scenario.block_ms_per_s_per_track,
+    }
+
+
+def print_profile(path: Path, top: int = 35) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    print(out.getvalue(), file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Plan:
+    hearings: int
+    participants: int
+    baseline_hearings: int
+    baseline_participants: int
+    rounds: int
+    block_s: float
+    settle_s: float
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    return Plan(
+        hearings=args.hearings or (2 if args.quick else 4),
+        participants=args.participants,
+        baseline_hearings=args.baseline_hearings,
+        baseline_participants=args.baseline_participants,
+        rounds=args.rounds or (3 if args.quick else 5),
+        block_s=args.block_seconds or (3.0 if args.quick else 6.0),
+        settle_s=1.0 if args.quick else 1.5,
+    )
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    plan = plan_from(args)
+    hooks.check_aiortc()
+    hooks.use_host_addresses(LOCALHOST)  # the clients' candidates: loopback only
+    phases: dict[str, float] = {}
+    mark = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = round(now - mark, 2)
+        mark = now
+
+    workdir = Path(tempfile.mkdtemp(prefix="yunting-bench-media-"))
+    profile = workdir / "node.prof" if args.profile else None
+    servers: list[ServerProcess] = []
+    scenarios: list[Scenario] = []
+    try:
+        servers.append(spawn("node", workdir, profile))
+        servers.append(spawn("baseline", workdir, None))
+        clip = encode_clip()  # while the servers start
+        node, baseline = servers
+        ours = Scenario("ours", node, await connect(node), Gate())
+        scenarios.append(ours)
+        theirs = Scenario("baseline", baseline, await connect(baseline), Gate())
+        scenarios.append(theirs)
+        phase("start")
+        theirs.gate.close()
+        await set_up_node(ours, clip, plan.hearings, plan.participants)
+        ours.gate.close()
+        theirs.gate.open()
+        await set_up_baseline(theirs, clip, plan.baseline_hearings, plan.baseline_participants)
+        phase("connect")
+        await measure(
+            scenarios,
+            rounds=plan.rounds,
+            block_s=plan.block_s,
+            settle_s=plan.settle_s,
+            profile=args.profile,
+        )
+        phase("measure")
+        result = report(args, plan, clip, figures(ours), figures(theirs))
+    finally:
+        for scenario in scenarios:
+            try:
+                await scenario.close()
+            except Exception as e:  # keep cleaning up
+                print(f"bench: closing {scenario.name}: {e!r}", file=sys.stderr)
+        for server in servers:
+            try:
+                await stop(server)
+            except Exception as e:
+                print(f"bench: stopping {server.name}: {e!r}", file=sys.stderr)
+        if profile is not None and profile.exists():
+            print_profile(profile)
+        shutil.rmtree(workdir, ignore_errors=True)
+        phase("cleanup")
+    result["phases_s"] = phases
+    return result
+
+
+def report(
+    args: argparse.Namespace,
+    plan: Plan,
+    clip: Clip,
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+) -> dict[str, Any]:
+    per_track, baseline_per_track = ours["cpu_per_track"], theirs["cpu_per_track"]
+    ratio = baseline_per_track / per_track
+    errors = []
+    for name, f in (("ours", ours), ("baseline", theirs)):
+        if f["silent_tracks"]:
+            errors.append(f"{name}: {f['silent_tracks']} forwarded tracks got no frames")
+    if not 0.9 <= ours["frames_received_ratio"] <= 1.1:
+        errors.append(f"ours: video frames received ratio {ours['frames_received_ratio']}")
+    warnings = [
+        f"the baseline delivered {theirs[key]} of its {kind} frames: its server fell behind, "
+        "so its CPU per track is an underestimate (the ratio is conservative)"
+        for key, kind in (
+            ("frames_received_ratio", "video"),
+            ("audio_frames_received_ratio", "audio"),
+        )
+        if theirs[key] < 0.9
+    ]
+    if ours["client_late_frames_pct"]:
+        warnings.append(
+            f"{ours['client_late_frames_pct']} % of our publishers' frames left over "
+            f"{int(LATE_S * 1000)} ms late: the bench process is short of CPU"
+        )
+    return {
+        "bench": "media",
+        "quick": args.quick,
+        "cpu_per_track": round(per_track, 6),
+        "cpu_per_track_baseline": round(baseline_per_track, 6),
+        "ratio": round(ratio, 2),
+        "hearings_per_core": round(1 / (per_track * TYPICAL_HEARING_TRACKS), 2),
+        "baseline_hearings_per_core": round(1 / (baseline_per_track * TYPICAL_HEARING_TRACKS), 3),
+        "target_ratio": TARGET_RATIO,
+        "meets_target": ratio >= TARGET_RATIO,
+        "cpu_ms_per_s_per_track": round(1000 * per_track, 3),
+        "baseline_cpu_ms_per_s_per_track": round(1000 * baseline_per_track, 3),
+        "forwarded_tracks": ours["forwarded_tracks"],
+        "baseline_forwarded_tracks": theirs["forwarded_tracks"],
+        "window_s": ours["window_s"],
+        "baseline_window_s": theirs["window_s"],
+        "server_cpu_pct": ours["server_cpu_pct"],
+        "baseline_cpu_pct": theirs["server_cpu_pct"],
+        "client_cpu_pct": ours["client_cpu_pct"],
+        "baseline_client_cpu_pct": theirs["client_cpu_pct"],
+        # Every process on the machine (200 = both cores busy): well above server + client
+        # means something else was running during the blocks.
+        "machine_cpu_pct": ours["machine_cpu_pct"],
+        "baseline_machine_cpu_pct": theirs["machine_cpu_pct"],
+        "frames_received_ratio": ours["frames_received_ratio"],
+        "audio_frames_received_ratio": ours["audio_frames_received_ratio"],
+        "baseline_frames_received_ratio": theirs["frames_received_ratio"],
+        "baseline_audio_frames_received_ratio": theirs["audio_frames_received_ratio"],
+        "client_late_frames_pct": ours["client_late_frames_pct"],
+        "baseline_client_late_frames_pct": theirs["client_late_frames_pct"],
+        "bitrate_kbps": {
+            "video": round(clip.kbps("video"), 1),
+            "audio": round(clip.kbps("audio"), 1),
+        },
+        "delivered_kbps_per_track": ours["delivered_kbps_per_track"],
+        "baseline_delivered_kbps_per_track": theirs["delivered_kbps_per_track"],
+        # CPU ms per second per track in each block, in the order measured: the spread shows
+        # how steady the host was.
+        "blocks_ms_per_s_per_track": {"ours": ours["blocks"], "baseline": theirs["blocks"]},
+        "hearings": plan.hearings,
+        "participants": plan.participants,
+        "baseline_hearings": plan.baseline_hearings,
+        "baseline_participants": plan.baseline_participants,
+        "rounds": plan.rounds,
+        "block_s": plan.block_s,
+        "settle_s": plan.settle_s,
+        "video": f"VP8 {VIDEO_SIZE[0]}x{VIDEO_SIZE[1]} {FPS} fps, keyframe every {GOP // FPS} s",
+        "event_loop": "uvloop" if loop_factory() is not None else "asyncio",
+        "cores": os.cpu_count(),
+        "profiled": args.profile,
+        "warnings": warnings,
+        "error": "; ".join(errors) or None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller and shorter, under a minute")
+    parser.add_argument("--hearings", type=int, default=0, help="our hearings (4; quick 2)")
+    parser.add_argument("--participants", type=int, default=4, help="members per hearing")
+    parser.add_argument(
+        "--baseline-hearings", type=int, default=1, help="hearings of the aiortc relay"
+    )
+    parser.add_argument(
+        "--baseline-participants", type=int, default=3, help="members of the relay's hearings"
+    )
+    parser.add_argument("--rounds", type=int, default=0, help="interleaved rounds (5; quick 3)")
+    parser.add_argument(
+        "--block-seconds", type=float, default=0, help="measured seconds per block (6; quick 3)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile our node in its blocks (to stderr)"
+    )
+    parser.add_argument("--serve", choices=("node", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if min(args.participants, args.baseline_participants) < 2 or args.baseline_hearings < 1:
+        parser.error("hearings need at least 2 participants, and the baseline one hearing")
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            if args.serve:
+                runner.run(serve(args.serve, args.port, args.profile_to))
+                return 0
+            result = runner.run(run(args))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("bench: interrupted; everything it started was cleaned up", file=sys.stderr)
+        return 1
+    except Exception as e:  # set-up failed (media never flowed, a server died): say so as JSON
+        traceback.print_exc()
+        print(json.dumps({"bench": "media", "quick": args.quick, "error": str(e)}), flush=True)
+        return 1
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 1 if result["error"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
