@@ -151,3 +151,36 @@ async def test_a_recorder_that_died_leaves_a_gap_in_the_record(node: Node, tmp_p
     assert gap.until is not None
     assert gap.until >= gap.at
     assert not spool.exists() or not list(spool.iterdir())
+
+
+async def test_a_store_that_cannot_keep_segments_fails_the_recording_loudly(
+    node: Node, tmp_path: Path
+) -> None:
+    judge, judge_media = await node.enter("judge")
+    failures: list[str] = []
+
+    async def on_failure(detail: str) -> None:
+        failures.append(detail)
+
+    recorded: list[RecordedSegment] = []
+    recorder = recorder_for(node, tmp_path, recorded, segment_s=0.5, on_failure=on_failure)
+    # The store's directory is a file: nothing can be kept (as with a full or broken disk).
+    recorder.store = LocalBlobStore(tmp_path / "blocked")
+    (tmp_path / "blocked").write_bytes(b"")
+    await recorder.start(actor_id=None, reason="hearing started")
+    await judge_media.start()
+    for _ in range(100):
+        if failures:
+            break
+        await asyncio.sleep(0.1)
+    assert recorder.state is RecordingState.FAILED
+    assert "cannot" in failures[0]
+    async with node.resources.db.read() as conn:
+        events = await repo.list_events(conn, node.court.hearing_id)
+        segments = await repo.list_segments(conn, node.court.hearing_id)
+    assert [e.event for e in events] == ["started", "failed"]
+    assert segments == []  # nothing is entered that is not kept
+    assert recorded == []
+    await recorder.close()
+    await judge_media.close()
+    await judge.close()

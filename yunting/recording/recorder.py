@@ -307,6 +307,9 @@ class HearingRecorder:
             except Exception as e:  # a bug must not kill the thread silently
                 logger.exception("recorder writer failed")
                 self._post_failure(f"recorder error: {e}")
+        self._abort_writers()
+
+    def _abort_writers(self) -> None:
         for writer in self._writers.values():
             writer.abort()
         self._writers.clear()
@@ -441,6 +444,8 @@ class HearingRecorder:
         for track in self._tracks.values():
             track.segmenter.stop()
             track.open.clear()
+        # Open segments are not evidence: their files go (the writer thread owns them).
+        self._work.put(self._abort_writers)
         await self._event(RecordingEvent.FAILED, None, detail[:500])
         if self.on_failure is not None:
             await self.on_failure(detail)
