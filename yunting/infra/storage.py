@@ -64,7 +64,8 @@ class BlobStore(Protocol):
     async def exists(self, key: str) -> bool: ...
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or new file in ``directory`` durable (its entry, not just its bytes)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -72,7 +73,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _hash_file(path: Path) -> str:
+def sha256_of_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
@@ -95,7 +96,7 @@ class LocalBlobStore:
         target = self._path(key)
 
         def move() -> StoredBlob:
-            digest = sha256 if sha256 is not None else _hash_file(source)
+            digest = sha256 if sha256 is not None else sha256_of_file(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
                 raise StorageError(f"blob {key} exists already: blobs are immutable")
@@ -111,7 +112,7 @@ class LocalBlobStore:
                     os.fsync(dst.fileno())
                 os.replace(tmp, target)
                 source.unlink()
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             return StoredBlob(key=key, size=target.stat().st_size, sha256=digest)
 
         try:

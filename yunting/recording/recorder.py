@@ -161,8 +161,6 @@ class HearingRecorder:
         self._commits: asyncio.Queue[_Closed | _Flush | _Failure | None] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.segments_recorded = 0
-        self.bytes_recorded = 0
 
     # Control ------------------------------------------------------------------------------------
 
@@ -357,35 +355,16 @@ class HearingRecorder:
         info = track.info
         blob = await self.store.put_file(closed.key, closed.file.path, sha256=closed.file.sha256)
         close = closed.close
-        clock_rate = track.segmenter.clock_rate
-        duration = timedelta(seconds=close.duration / clock_rate)
+        duration = timedelta(seconds=close.duration / track.segmenter.clock_rate)
+        duration_ms = round(duration.total_seconds() * 1000)
         if close.captured_end is not None and closed.synced:
             ended_at = datetime.fromtimestamp(close.captured_end, UTC)
         else:
             ended_at = closed.started_at + duration
+        if track.track_id is None:
+            track.track_id = await self._track_id(info)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            if track.track_id is None:
-                existing = await repo.get_track(
-                    conn,
-                    hearing_id=self.hearing_id,
-                    participant_id=info.participant_id,
-                    kind=info.kind,
-                )
-                if existing is None:
-                    who = await self.describe(info.participant_id)
-                    existing = repo.TrackRow(
-                        id=uuid.uuid4(),
-                        hearing_id=self.hearing_id,
-                        participant_id=info.participant_id,
-                        display_name=who.display_name,
-                        role=who.role,
-                        kind=info.kind,
-                        codec=info.codec,
-                        created_at=now,
-                    )
-                    await repo.insert_track(conn, existing)
-                track.track_id = existing.id
             seq = await repo.next_seq(conn, track.track_id)
             segment_id = uuid.uuid4()
             event = {
@@ -397,7 +376,7 @@ class HearingRecorder:
                 "storage_key": closed.key,
                 "started_at": closed.started_at.isoformat(),
                 "ended_at": ended_at.isoformat(),
-                "duration_ms": round(duration.total_seconds() * 1000),
+                "duration_ms": duration_ms,
                 "frames": close.frames,
                 "size": blob.size,
             }
@@ -418,7 +397,7 @@ class HearingRecorder:
                 storage_key=closed.key,
                 started_at=closed.started_at,
                 ended_at=ended_at,
-                duration_ms=round(duration.total_seconds() * 1000),
+                duration_ms=duration_ms,
                 frames=close.frames,
                 size=blob.size,
                 sha256=blob.sha256,
@@ -430,10 +409,33 @@ class HearingRecorder:
                 created_at=now,
             )
             await repo.insert_segment(conn, row)
-        self.segments_recorded += 1
-        self.bytes_recorded += blob.size
         if self.on_segment is not None:
             await self.on_segment(RecordedSegment(row, info.participant_id, info.kind))
+
+    async def _track_id(self, info: TrackInfo) -> UUID:
+        """The track's row, made on its first segment. Who the participant is comes first,
+        outside the transaction: ``describe`` reads the database too, and on SQLite a second
+        connection inside our write transaction would wait for it forever."""
+        async with self.db.read() as conn:
+            existing = await repo.get_track(
+                conn, hearing_id=self.hearing_id, participant_id=info.participant_id, kind=info.kind
+            )
+        if existing is not None:
+            return existing.id
+        who = await self.describe(info.participant_id)
+        row = repo.TrackRow(
+            id=uuid.uuid4(),
+            hearing_id=self.hearing_id,
+            participant_id=info.participant_id,
+            display_name=who.display_name,
+            role=who.role,
+            kind=info.kind,
+            codec=info.codec,
+            created_at=self.clock.now(),
+        )
+        async with self.db.transaction() as conn:
+            await repo.insert_track(conn, row)
+        return row.id
 
     async def _fail(self, detail: str) -> None:
         if self.state is RecordingState.FAILED:
@@ -477,8 +479,7 @@ class HearingRecorder:
             if not events or events[-1].event != RecordingEvent.STARTED.value:
                 return
             segments = await repo.list_segments(conn, self.hearing_id)
-            since = max((s.ended_at for s in segments), default=events[-1].at)
-            since = max(since, events[-1].at)
+            since = max([events[-1].at, *(s.ended_at for s in segments)])
             await repo.insert_event(
                 conn,
                 hearing_id=self.hearing_id,

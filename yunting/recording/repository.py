@@ -72,12 +72,6 @@ class ManifestRow:
     ledger_index: int
 
 
-def _segment(row: Any) -> SegmentRow:
-    values = dict(row._mapping)
-    values["clock_synced"] = bool(values["clock_synced"])
-    return SegmentRow(**values)
-
-
 async def get_track(
     conn: AsyncConnection, *, hearing_id: UUID, participant_id: UUID, kind: str
 ) -> TrackRow | None:
@@ -119,9 +113,7 @@ async def next_seq(conn: AsyncConnection, track_id: UUID) -> int:
 
 
 async def insert_segment(conn: AsyncConnection, segment: SegmentRow) -> None:
-    values = _values(segment)
-    values["clock_synced"] = int(segment.clock_synced)
-    await conn.execute(insert(recording_segments).values(**values))
+    await conn.execute(insert(recording_segments).values(**_values(segment)))
 
 
 async def list_segments(conn: AsyncConnection, hearing_id: UUID) -> list[SegmentRow]:
@@ -130,7 +122,7 @@ async def list_segments(conn: AsyncConnection, hearing_id: UUID) -> list[Segment
         .where(recording_segments.c.hearing_id == hearing_id)
         .order_by(recording_segments.c.started_at, recording_segments.c.seq)
     )
-    return [_segment(r) for r in rows]
+    return [SegmentRow(**r._mapping) for r in rows]
 
 
 async def insert_event(

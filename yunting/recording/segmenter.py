@@ -110,7 +110,6 @@ class _Open:
     last_ts: int
     last_delta: int
     frames: int
-    first_captured: float | None
     last_captured: float | None
     last_received: float
 
@@ -231,7 +230,6 @@ class TrackSegmenter:
             # Until a second frame shows the real spacing: 20 ms audio, 1/30 s video.
             last_delta=self.clock_rate // (50 if self.kind == "audio" else 30),
             frames=1,
-            first_captured=frame.captured_at,
             last_captured=frame.captured_at,
             last_received=frame.received_at,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -54,7 +55,7 @@ recording_segments = Table(
     Column("width", Integer, nullable=True),
     Column("height", Integer, nullable=True),
     Column("close_reason", String(16), nullable=False),
-    Column("clock_synced", Integer, nullable=False),  # 1: times from RTCP SR, 0: arrival time
+    Column("clock_synced", Boolean, nullable=False),  # times from RTCP SRs, else arrival
     Column("ledger_index", BigInteger, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("track_id", "seq", name="uq_recording_segments_seq"),

@@ -10,7 +10,6 @@ the hash of what is on disk.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,8 +18,9 @@ from typing import Any
 
 import av
 
+from yunting.infra.storage import fsync_dir, sha256_of_file
+
 PART_SUFFIX = ".part"
-_READ_CHUNK = 1 << 20
 
 
 class SegmentWriteError(Exception):
@@ -33,22 +33,6 @@ class SegmentFile:
     size: int
     sha256: str
     frames: int
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class WebmSegmentWriter:
@@ -104,11 +88,11 @@ class WebmSegmentWriter:
             with self.part.open("rb+") as f:
                 os.fsync(f.fileno())
             os.replace(self.part, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
             return SegmentFile(
                 path=self.path,
                 size=self.path.stat().st_size,
-                sha256=sha256_of(self.path),
+                sha256=sha256_of_file(self.path),
                 frames=self.frames,
             )
         except (OSError, av.FFmpegError, ValueError) as e:

@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("width", sa.Integer(), nullable=True),
         sa.Column("height", sa.Integer(), nullable=True),
         sa.Column("close_reason", sa.String(length=16), nullable=False),
-        sa.Column("clock_synced", sa.Integer(), nullable=False),
+        sa.Column("clock_synced", sa.Boolean(), nullable=False),
         sa.Column("ledger_index", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
