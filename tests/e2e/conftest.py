@@ -49,6 +49,7 @@ class LiveServer:
     base_url: str
     data_dir: Path
     log_path: Path
+    pid: int = 0
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -122,12 +123,19 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
+def free_port() -> int:
+    return _free_port()
+
+
 @contextmanager
-def serve_yunting(data_dir: Path, **settings: str) -> Iterator[LiveServer]:
+def serve_yunting(
+    data_dir: Path, *, port: int | None = None, setup: bool = True, **settings: str
+) -> Iterator[LiveServer]:
     """A ``yunting serve`` of one test module's own, after ``migrate`` and ``demo``, with extra
     ``YUNTING_*`` settings (``YUNTING_MEDIA_ENABLED="false"``, ...). For tests that change
-    the demo hearing in ways the shared ``live_server``'s other tests must not see."""
-    port = _free_port()
+    the demo hearing in ways the shared ``live_server``'s other tests must not see.
+    ``setup=False`` with the ``port`` and ``data_dir`` of a server that died: its restart."""
+    port = port if port is not None else _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUNTING_")}
     env.update(
@@ -139,11 +147,11 @@ def serve_yunting(data_dir: Path, **settings: str) -> Iterator[LiveServer]:
         YUNTING_LOG_LEVEL="INFO",
         **settings,
     )
-    for command in ("migrate", "demo"):
+    for command in ("migrate", "demo") if setup else ():
         subprocess.run(
             [str(YUNTING), command], env=env, check=True, capture_output=True, timeout=60
         )
-    log_path = data_dir / "server.log"
+    log_path = data_dir / ("server.log" if setup else "server-restarted.log")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(YUNTING), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -153,7 +161,9 @@ def serve_yunting(data_dir: Path, **settings: str) -> Iterator[LiveServer]:
         )
         try:
             _wait_until_healthy(base_url, process, log_path)
-            yield LiveServer(base_url=base_url, data_dir=data_dir, log_path=log_path)
+            yield LiveServer(
+                base_url=base_url, data_dir=data_dir, log_path=log_path, pid=process.pid
+            )
         finally:
             process.terminate()
             try:

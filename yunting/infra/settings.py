@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     media_enabled: bool = True
     media_host_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
 
+    # Recording (docs/recording.md), beside the media node: segments of this length, kept in the
+    # blob store under data_dir/blobs (unfinished ones in data_dir/spool, on the same file
+    # system so a finished segment is renamed, not copied). A connected, unmuted publisher
+    # whose media stops reaching the recorder for recording_stall_s is a recorder failure.
+    recording_segment_s: float = Field(default=10.0, ge=1, le=600)
+    recording_stall_s: float = Field(default=15.0, ge=2, le=600)
+    # The playback composite: frame size and rate of the grid video.
+    recording_composite_width: int = Field(default=1280, ge=320, le=3840)
+    recording_composite_height: int = Field(default=720, ge=180, le=2160)
+    recording_composite_fps: int = Field(default=15, ge=5, le=30)
+
     # Signaling (docs/signaling.md). This node's name on the bus: empty means host-pid-random.
     node_id: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
     # A participant who drops keeps its place this long; the presiding judge's absence pauses

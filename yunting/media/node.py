@@ -184,6 +184,7 @@ class PublishedTrack:
         self.receiver: RTCRtpReceiver | None = None  # set by the peer with its transceiver
         self.frames_in = 0
         self.frames_forwarded = 0
+        self.enabled_since: float | None = None  # monotonic; None while not forwarded
 
     def on_frame(self, data: bytes, rtp_timestamp: int, ssrc: int) -> None:
         self.ssrc = ssrc
@@ -235,8 +236,11 @@ class PublishedTrack:
             for track in self.hearing.subscribers.get(self.key, ()):
                 track.restart()
             self.enabled = True
+            self.enabled_since = self.hearing.node.monotonic()
             self.request_keyframe()
         self.enabled = enabled
+        if not enabled:
+            self.enabled_since = None
 
     def request_keyframe(self) -> None:
         if self.kind != "video" or self.ssrc is None or self.receiver is None:
@@ -296,6 +300,17 @@ class Peer:
         self._ops: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
         self._tasks: set[asyncio.Future[None]] = set()
         self._worker = asyncio.create_task(self._work(), name=f"media-peer-{participant_id}")
+        # Since when ICE and DTLS are up (the node's monotonic clock), for the recorder's
+        # watchdog: a connected publisher whose media stops arriving is a failure.
+        self.connected_since: float | None = None
+        self.pc.on("connectionstatechange", self._connection_changed)
+
+    def _connection_changed(self) -> None:
+        if self.pc.connectionState == "connected":
+            if self.connected_since is None:
+                self.connected_since = self.hearing.node.monotonic()
+        else:
+            self.connected_since = None
 
     # Serial operations -----------------------------------------------------------------------
 
@@ -633,6 +648,23 @@ class MediaNode:
             self._forget_if_empty(hearing)
 
         return remove
+
+    def live_tracks(self, hearing_id: UUID) -> dict[tuple[UUID, str], float]:
+        """Published tracks whose media should be arriving now: the publisher's connection is
+        up and the track is forwarded (allowed, not muted), with the monotonic time since when
+        both have been true. The recorder's watchdog expects frames from each."""
+        hearing = self.hearings.get(hearing_id)
+        if hearing is None:
+            return {}
+        live: dict[tuple[UUID, str], float] = {}
+        for (participant_id, kind), track in hearing.published.items():
+            connected = track.peer.connected_since
+            if connected is None or track.enabled_since is None:
+                continue
+            if hearing.peers.get(participant_id) is not track.peer:
+                continue
+            live[(participant_id, kind)] = max(connected, track.enabled_since)
+        return live
 
     def request_keyframe(self, hearing_id: UUID, participant_id: UUID) -> None:
         hearing = self.hearings.get(hearing_id)

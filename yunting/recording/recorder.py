@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -161,6 +161,8 @@ class HearingRecorder:
         self._commits: asyncio.Queue[_Closed | _Flush | _Failure | None] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started_mono = 0.0
+        self._last_frame: dict[tuple[UUID, str], float] = {}  # monotonic, per track
 
     # Control ------------------------------------------------------------------------------------
 
@@ -179,6 +181,7 @@ class HearingRecorder:
             self._committer = asyncio.create_task(self._commit_loop())
         await self._event(RecordingEvent.STARTED, actor_id, reason)
         self.state = RecordingState.RECORDING
+        self._started_mono = self.monotonic()
         self._remove_tap = self.media.add_tap(self.hearing_id, self._on_frame)
         logger.info("recording started", extra={"hearing_id": str(self.hearing_id)})
 
@@ -207,12 +210,32 @@ class HearingRecorder:
             await self._committer
             self._committer = None
 
+    async def check(self, live: Mapping[tuple[UUID, str], float], *, stall_s: float) -> None:
+        """The watchdog: ``live`` are the tracks whose media should be arriving (publisher
+        connected, track forwarded; monotonic time since when). One that has sent nothing for
+        ``stall_s`` means the record is silently missing a participant: that is a failure."""
+        if self.state is not RecordingState.RECORDING:
+            return
+        now = self.monotonic()
+        for key, since in live.items():
+            heard = max(since, self._started_mono, self._last_frame.get(key, since))
+            if now - heard < stall_s:
+                continue
+            participant_id, kind = key
+            who = await self.describe(participant_id)
+            await self._fail(
+                f"no {kind} from {who.display_name} ({who.role}) for {int(now - heard)} s "
+                "although the connection is up"
+            )
+            return
+
     # The tap (event loop) -----------------------------------------------------------------------
 
     def _on_frame(self, info: TrackInfo, frame: EncodedFrame) -> None:
         if self.state is not RecordingState.RECORDING:
             return
         key = (info.participant_id, info.kind)
+        self._last_frame[key] = self.monotonic()
         track = self._tracks.get(key)
         if track is None:
             track = self._tracks[key] = _Track(

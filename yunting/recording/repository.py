@@ -4,14 +4,15 @@ a segment row and its ledger entry are committed together or not at all."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from yunting.recording.tables import (
+    recording_composites,
     recording_events,
     recording_manifests,
     recording_segments,
@@ -167,6 +168,69 @@ async def get_manifest(conn: AsyncConnection, hearing_id: UUID) -> ManifestRow |
         )
     ).first()
     return ManifestRow(**row._mapping) if row is not None else None
+
+
+async def count_segments(conn: AsyncConnection, hearing_id: UUID) -> tuple[int, datetime | None]:
+    """How many segments the hearing's record has, and the end of the newest."""
+    row = (
+        await conn.execute(
+            select(func.count(), func.max(recording_segments.c.ended_at)).where(
+                recording_segments.c.hearing_id == hearing_id
+            )
+        )
+    ).one()
+    latest = row[1]
+    if isinstance(latest, str):  # SQLite's max() returns the stored text, not the type
+        latest = datetime.fromisoformat(latest)
+    if latest is not None and latest.tzinfo is None:
+        latest = latest.replace(tzinfo=UTC)
+    return int(row[0]), latest
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeRow:
+    hearing_id: UUID
+    status: str
+    progress: int  # per mille
+    storage_key: str | None
+    size: int | None
+    sha256: str | None
+    duration_ms: int | None
+    error: str
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+async def get_composite(conn: AsyncConnection, hearing_id: UUID) -> CompositeRow | None:
+    row = (
+        await conn.execute(
+            select(recording_composites).where(recording_composites.c.hearing_id == hearing_id)
+        )
+    ).first()
+    return CompositeRow(**row._mapping) if row is not None else None
+
+
+async def insert_composite(conn: AsyncConnection, composite: CompositeRow) -> None:
+    await conn.execute(insert(recording_composites).values(**_values(composite)))
+
+
+async def update_composite(conn: AsyncConnection, hearing_id: UUID, **values: Any) -> None:
+    await conn.execute(
+        update(recording_composites)
+        .where(recording_composites.c.hearing_id == hearing_id)
+        .values(**values)
+    )
+
+
+async def unfinished_composites(conn: AsyncConnection) -> list[UUID]:
+    """Jobs queued or interrupted mid-render (a crash): to run again."""
+    rows = await conn.execute(
+        select(recording_composites.c.hearing_id)
+        .where(recording_composites.c.status.in_(("queued", "rendering")))
+        .order_by(recording_composites.c.created_at)
+    )
+    return [r[0] for r in rows]
 
 
 def _values(row: Any) -> dict[str, Any]:

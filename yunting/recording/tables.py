@@ -85,3 +85,22 @@ recording_manifests = Table(
     Column("sha256", String(64), nullable=False),
     Column("ledger_index", BigInteger, nullable=False),
 )
+
+# The composite for playback (grid video, mixed audio), rendered after close by a background
+# job. Not part of the record: the segments are. The row is the job's state, so a job that a
+# crash interrupted is found and run again.
+recording_composites = Table(
+    "recording_composites",
+    metadata,
+    Column("hearing_id", Uuid, ForeignKey("hearings.id"), primary_key=True),
+    Column("status", String(16), nullable=False),  # queued | rendering | done | failed
+    Column("progress", Integer, nullable=False, default=0),  # per mille
+    Column("storage_key", String(500), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Column("error", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"  # the node cannot reach the room (Redis down); try again
     MEDIA_UNAVAILABLE = "media_unavailable"  # no media node serves this hearing yet
     MEDIA_FAILED = "media_failed"  # the media node could not use the answer; send media_start
+    RECORDING_FAILED = "recording_failed"  # to judge and clerk: the recorder stopped (detail)
 
 
 class CloseCode(IntEnum):

@@ -47,12 +47,13 @@ from yunting.infra.settings import Settings
 from yunting.signaling.bus import Bus, BusUnavailableError
 from yunting.signaling.errors import CloseCode, ErrorCode
 from yunting.signaling.leases import RoomLeases
-from yunting.signaling.messages import Bye, Error, SdpOffer, encode
+from yunting.signaling.messages import Bye, Error, RecordingStatus, SdpOffer, encode
 from yunting.signaling.outputs import (
     AttendanceReason,
     ChangeHearingState,
     ChangeParticipantState,
     Close,
+    FollowRecording,
     MediaGrant,
     MediaRelease,
     MediaSignal,
@@ -62,7 +63,7 @@ from yunting.signaling.outputs import (
     SetLocked,
     VerifyToken,
 )
-from yunting.signaling.ports import MediaPort, MediaUnavailableError
+from yunting.signaling.ports import MediaPort, MediaUnavailableError, NoRecording, RecordingPort
 from yunting.signaling.room import Room, RoomConfig
 
 logger = logging.getLogger(__name__)
@@ -185,6 +186,7 @@ class RoomHost:
         leases: RoomLeases,
         media: MediaPort,
         lease_ttl_s: float,
+        recording: RecordingPort | None = None,
     ) -> None:
         if "/" in node_id or not node_id:
             raise ValueError(f"node id must be non-empty without '/', got {node_id!r}")
@@ -193,6 +195,7 @@ class RoomHost:
         self.clock = clock
         self.config = config
         self.media = media
+        self.recording: RecordingPort = recording if recording is not None else NoRecording()
         self._bus = bus
         self._leases = leases
         self._lease_ttl = timedelta(seconds=lease_ttl_s)
@@ -229,6 +232,7 @@ class RoomHost:
                     await asyncio.wait_for(local.writer, timeout=1)
         for hearing_id, room in list(self._rooms.items()):
             await room.stop()
+            await self._release_recording(hearing_id, "node_stopping")
             with contextlib.suppress(BusUnavailableError):
                 await self._leases.release(hearing_id)
         self._rooms.clear()
@@ -306,7 +310,10 @@ class RoomHost:
             logger.warning("hearing %s changed while Redis is down; rooms resync later", hearing_id)
             return
         if owner is None:
-            return  # no live room: the next one is built from the database
+            # No live room: the next one is built from the database. A hearing closed with
+            # nobody connected still has its record sealed (here: no node records it now).
+            await self._follow_without_room(hearing_id, action, reason, by)
+            return
         message = {"k": "ext", "h": str(hearing_id), "a": action, "r": reason}
         message["by"] = str(by) if by is not None else ""
         if owner == self.node_id:
@@ -357,6 +364,42 @@ class RoomHost:
                 lambda now: room.room.notify_error(participant_id, ErrorCode.MEDIA_FAILED, detail)
             )
 
+    async def recording_changed(self, *, hearing_id: UUID, status: RecordingStatus) -> None:
+        """The recorder's status changed or a segment was committed: judge and clerk see it."""
+        room = self._rooms.get(hearing_id)
+        if room is not None:
+            core = room.room
+            room.post(lambda now: core.recording_status(status))
+
+    async def recording_failed(self, *, hearing_id: UUID, detail: str) -> None:
+        """The recorder stopped on an error: the room alerts judge and clerk and pauses."""
+        room = self._rooms.get(hearing_id)
+        if room is not None:
+            core = room.room
+            room.post(lambda now: core.recording_failed(detail, now))
+
+    async def _follow_without_room(
+        self, hearing_id: UUID, action: str, reason: str, by: UUID | None
+    ) -> None:
+        try:
+            hearing = await self.hearings.room_hearing(hearing_id=hearing_id)
+            if hearing.state in FINAL_HEARING_STATES:
+                await self.recording.follow(
+                    hearing_id=hearing_id,
+                    state=hearing.state,
+                    action=action,
+                    reason=reason,
+                    actor_id=by,
+                )
+        except Exception:
+            logger.exception("the record of hearing %s was not sealed", hearing_id)
+
+    async def _release_recording(self, hearing_id: UUID, reason: str) -> None:
+        try:
+            await self.recording.release(hearing_id=hearing_id, reason=reason)
+        except Exception:
+            logger.exception("the recording of hearing %s did not stop cleanly", hearing_id)
+
     def stats(self) -> dict[str, int]:
         return {"rooms": len(self._rooms), "sockets": len(self._locals)}
 
@@ -400,6 +443,16 @@ class RoomHost:
             task = _RoomTask(self, room, hearing.court_id, now)
             self._rooms[hearing_id] = task
             self._creating.pop(hearing_id, None)
+            status = self.recording.status(hearing_id)
+            task.post(lambda now: room.recording_status(status))
+            if hearing.state is HearingState.IN_SESSION:
+                # A hearing in session whose room is (re)built here: a restart, a takeover or
+                # people coming back to an idle room. Its recording goes on (a gap after a
+                # crash is recorded by the recorder).
+                resume = FollowRecording(
+                    state=hearing.state, action="restore", reason="room_restored", actor=None
+                )
+                task.post(lambda now: [resume])
             logger.info("room %s opened on %s (%s)", hearing_id, self.node_id, hearing.state)
             return task
 
@@ -485,6 +538,21 @@ class RoomHost:
         if isinstance(output, ChangeHearingState | ChangeParticipantState | SetLocked):
             ok, error = await self._commit(room, output)
             return core.on_committed(output.command_id, self.clock.now(), ok=ok, error=error)
+        if isinstance(output, FollowRecording):
+            try:
+                await self.recording.follow(
+                    hearing_id=room.hearing_id,
+                    state=output.state,
+                    action=output.action,
+                    reason=output.reason,
+                    actor_id=output.actor,
+                )
+            except Exception as e:
+                logger.exception("recording did not follow the hearing to %s", output.state)
+                return core.recording_failed(
+                    f"the recorder could not start or stop: {e}", self.clock.now()
+                )
+            return []
         if isinstance(output, MediaSignal):
             try:
                 await self.media.signal(
@@ -751,6 +819,7 @@ class RoomHost:
                     # Nobody here and nothing pending for a while: free the room.
                     del self._rooms[hearing_id]
                     await room.stop()
+                    await self._release_recording(hearing_id, "room_idle")
                     with contextlib.suppress(BusUnavailableError):
                         await self._leases.release(hearing_id)
                     logger.info("room %s closed on %s (idle)", hearing_id, self.node_id)
@@ -777,6 +846,7 @@ class RoomHost:
                 for conn_id in room.room.connection_ids():
                     await self._deliver(conn_id, (CloseCode.SERVICE_RESTART, "room_moved"))
                 await room.stop()
+                await self._release_recording(hearing_id, "room_moved")
         # Relayed sockets: follow their room if the owner changed or is gone.
         relayed: dict[UUID, list[_Local]] = {}
         for local in self._locals.values():

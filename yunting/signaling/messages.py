@@ -9,6 +9,7 @@ generate ``docs/signaling.schema.json`` (see ``schema.py``).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
@@ -298,6 +299,20 @@ class HearingStateChanged(ServerMessage):
     by: UUID | None  # None: the system (e.g. automatic pause when the judge dropped)
 
 
+class RecordingStatus(ServerMessage):
+    """The hearing's recording, for the judge and the clerk: sent when it changes, on welcome
+    and in a resync. ``off``: this server records nothing (no media node); ``idle``: not
+    recording now (the hearing is not in session); ``failed``: the recorder stopped on an
+    error (``reason``) and the hearing pauses until the judge resumes."""
+
+    type: Literal["recording"] = "recording"
+    state: Literal["off", "idle", "recording", "failed"]
+    reason: str
+    since: datetime | None  # when this state began
+    segments: int  # segments committed to the record for this hearing so far
+    last_segment_at: datetime | None  # the end of the newest committed segment
+
+
 class ParticipantStateChanged(ServerMessage):
     """Your own state changed (admitted, dismissed, called in)."""
 
@@ -390,6 +405,7 @@ SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
     LobbyPosition,
     HearingStateChanged,
     ParticipantStateChanged,
+    RecordingStatus,
     Muted,
     UnmuteRequested,
     Removed,

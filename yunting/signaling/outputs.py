@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from yunting.hearing.model import HearingAction, ParticipantState, Permission
+from yunting.hearing.model import HearingAction, HearingState, ParticipantState, Permission
 from yunting.signaling.messages import IceCandidate, MediaStart, Outgoing, SdpAnswer
 
 
@@ -183,4 +183,17 @@ class MediaRelease:
 
 MediaCommand = MediaSignal | MediaGrant | MediaRelease
 
-Output = Send | Close | VerifyToken | Command | RecordAttendance | MediaCommand
+
+@dataclass(frozen=True, slots=True)
+class FollowRecording:
+    """The hearing's state changed (recorded): the recording follows it, before anyone is told.
+    In session: record; paused, suspended or open: stop; closed: stop and seal the record.
+    ``actor`` None means the system."""
+
+    state: HearingState
+    action: str
+    reason: str
+    actor: UUID | None
+
+
+Output = Send | Close | VerifyToken | Command | RecordAttendance | MediaCommand | FollowRecording

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Protocol
 from uuid import UUID
 
+from yunting.hearing.model import HearingState
+from yunting.signaling.messages import RecordingStatus
 from yunting.signaling.outputs import MediaGrant, MediaSignalMessage
 
 
@@ -59,3 +61,57 @@ class NoMediaNode:
 
     async def release(self, *, hearing_id: UUID, participant_id: UUID) -> None:
         self.grants.pop((hearing_id, participant_id), None)
+
+
+class RecordingPort(Protocol):
+    """The boundary between signaling and the recorder (``recording/``), beside the room's
+    owner. The room tells it every hearing state change before announcing it
+    (``FollowRecording``); the recorder reports back through ``RoomHost.recording_changed`` and
+    ``RoomHost.recording_failed``."""
+
+    async def follow(
+        self,
+        *,
+        hearing_id: UUID,
+        state: HearingState,
+        action: str,
+        reason: str,
+        actor_id: UUID | None,
+    ) -> None:
+        """Record (in session), stop (paused, suspended, open) or stop and seal (closed)."""
+        ...
+
+    async def release(self, *, hearing_id: UUID, reason: str) -> None:
+        """The room left this node (idle, moved, shutting down): stop recording it here."""
+        ...
+
+    def status(self, hearing_id: UUID) -> RecordingStatus:
+        """What the judge and clerk see now."""
+        ...
+
+
+class NoRecording:
+    """Signaling without a recorder (no media node): the judge and clerk see ``off``."""
+
+    async def follow(
+        self,
+        *,
+        hearing_id: UUID,
+        state: HearingState,
+        action: str,
+        reason: str,
+        actor_id: UUID | None,
+    ) -> None:
+        return None
+
+    async def release(self, *, hearing_id: UUID, reason: str) -> None:
+        return None
+
+    def status(self, hearing_id: UUID) -> RecordingStatus:
+        return RecordingStatus(
+            state="off",
+            reason="no_media_node",
+            since=None,
+            segments=0,
+            last_segment_at=None,
+        )

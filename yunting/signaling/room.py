@@ -79,6 +79,7 @@ from yunting.signaling.messages import (
     Outgoing,
     ParticipantStateChanged,
     Presence,
+    RecordingStatus,
     Remove,
     Removed,
     Roster,
@@ -97,6 +98,7 @@ from yunting.signaling.outputs import (
     ChangeParticipantState,
     Close,
     Command,
+    FollowRecording,
     MediaGrant,
     MediaRelease,
     MediaSignal,
@@ -120,6 +122,8 @@ _ON_ROSTER = frozenset(
 )
 # States whose holder keeps a place while its connection is gone (the reconnect grace period).
 _HOLDS_PLACE = frozenset({ParticipantState.IN_LOBBY, ParticipantState.IN_HEARING})
+# The reason of the system's pause when the recorder fails (the browser explains it).
+RECORDING_FAILED_REASON = "recording_failed"
 # (publish_audio, publish_video, subscribe_to, may_publish): a MediaGrant's fields.
 _Media = tuple[bool, bool, frozenset[UUID], bool]
 
@@ -191,7 +195,12 @@ class _Op(StrEnum):
     GRACE_EXPIRED = "grace_expired"
     HEARING = "hearing"
     AUTO_PAUSE = "auto_pause"
+    RECORDING_PAUSE = "recording_pause"  # the recorder failed: the hearing waits for the judge
     LOCK = "lock"
+
+
+# Commands about the hearing as a whole: one at a time.
+_HEARING_OPS = frozenset({_Op.HEARING, _Op.AUTO_PAUSE, _Op.RECORDING_PAUSE, _Op.LOCK})
 
 
 @dataclass(slots=True)
@@ -350,6 +359,8 @@ class Room:
         self._next_lobby_seq = 0
         self._roster_version = 0
         self._roster_key: tuple[RosterEntry, ...] = ()
+        self._recording: RecordingStatus | None = None
+        self._recording_pause_due = False
 
     # Read-only views ------------------------------------------------------------------------
 
@@ -733,6 +744,7 @@ class Room:
                     )
                 )
         out += self._check_judge_drop(now)
+        out += self._check_recording_pause()
         return out + self._reconcile()
 
     def on_committed(
@@ -782,9 +794,12 @@ class Room:
                 command = ChangeHearingState("external", by, hearing_action, reason)
                 self._locked = locked
                 return self._apply_hearing(command, now, to=hearing_state) + self._reconcile()
+        out: list[Output] = []
+        if hearing_state is not self._hearing_state:
+            out.append(FollowRecording(state=hearing_state, action=action, reason=reason, actor=by))
         self._hearing_state = hearing_state
         self._locked = locked
-        return self._broadcast_hearing(action, reason, by) + self._reconcile()
+        return out + self._broadcast_hearing(action, reason, by) + self._reconcile()
 
     def revoke_access(self, participant_id: UUID, now: datetime) -> list[Output]:
         """The court revoked the participant's join links: end its connection now (it would
@@ -808,6 +823,26 @@ class Room:
             return []
         return [self._error(conn.conn_id, code, text, None)]
 
+    def recording_status(self, status: RecordingStatus) -> list[Output]:
+        """The recorder's state changed (or a segment was committed): the judge and clerk see
+        it live. Nobody else is told anything about the recording."""
+        self._recording = status
+        return [Send(conn_id, status) for conn_id in self._controller_conns()]
+
+    def recording_failed(self, detail: str, now: datetime) -> list[Output]:
+        """The recorder could not go on (write error, disk full, a publisher's media stopped
+        arriving): an unrecorded hearing must not go on, so it pauses (as the system, with the
+        reason ``recording_failed``) until the judge resumes it. Judge and clerk get the
+        detail."""
+        _check_now(now)
+        out: list[Output] = [
+            self._error(conn_id, ErrorCode.RECORDING_FAILED, detail, None)
+            for conn_id in self._controller_conns()
+        ]
+        if self._hearing_state is HearingState.IN_SESSION:
+            self._recording_pause_due = True
+        return out + self._check_recording_pause() + self._reconcile()
+
     def resync(self) -> list[Output]:
         """Send every welcomed connection the hearing state and its roster or lobby position
         again, and re-grant all media: after the adapter lost messages (Redis restarted)."""
@@ -819,6 +854,8 @@ class Room:
             if conn.phase is ConnPhase.READY:
                 conn.roster_sent = conn.lobby_sent = conn.health_sent = None
                 out.append(Send(conn.conn_id, message))
+        if self._recording is not None:
+            out += [Send(conn_id, self._recording) for conn_id in self._controller_conns()]
         self._media_sent.clear()
         return out + self._reconcile(force_media=True)
 
@@ -1060,7 +1097,7 @@ class Room:
         return self._remember(command, _Op.HEARING, conn.conn_id, message.id)
 
     def _require_hearing_free(self) -> None:
-        if any(p.op in (_Op.HEARING, _Op.AUTO_PAUSE, _Op.LOCK) for p in self._pending.values()):
+        if self._hearing_op_pending():
             raise RefusedError(ErrorCode.BUSY, "a change of the hearing is still being recorded")
 
     # Commands ---------------------------------------------------------------------------------
@@ -1127,7 +1164,7 @@ class Room:
             or judge.dropped_at is None
             or now - judge.dropped_at < self.config.judge_drop_grace
             or self._hearing_state is not HearingState.IN_SESSION
-            or any(p.op in (_Op.HEARING, _Op.AUTO_PAUSE, _Op.LOCK) for p in self._pending.values())
+            or self._hearing_op_pending()
         ):
             return []
         judge.auto_paused = True
@@ -1140,6 +1177,26 @@ class Room:
             extra={"hearing_id": str(self.hearing_id)},
         )
         return [self._remember(command, _Op.AUTO_PAUSE, None, None)]
+
+    def _hearing_op_pending(self) -> bool:
+        return any(p.op in _HEARING_OPS for p in self._pending.values())
+
+    def _check_recording_pause(self) -> list[Output]:
+        if not self._recording_pause_due:
+            return []
+        if self._hearing_state is not HearingState.IN_SESSION:
+            self._recording_pause_due = False  # already not in session: nothing goes unrecorded
+            return []
+        if self._hearing_op_pending():
+            return []  # on a later tick, once that command is settled
+        self._recording_pause_due = False
+        command = ChangeHearingState(
+            self._command_id(), None, HearingAction.PAUSE, RECORDING_FAILED_REASON
+        )
+        logger.warning(
+            "the recording failed: pausing the hearing", extra={"hearing_id": str(self.hearing_id)}
+        )
+        return [self._remember(command, _Op.RECORDING_PAUSE, None, None)]
 
     def _commit_failed(self, pending: _Pending, error: str, now: datetime) -> list[Output]:
         command = pending.command
@@ -1159,6 +1216,8 @@ class Room:
             conn = current if current is not None and current.phase is ConnPhase.JOINING else None
         if pending.op is _Op.AUTO_PAUSE and self._presiding in self._members:
             self._members[self._presiding].auto_paused = False  # try again on the next tick
+        if pending.op is _Op.RECORDING_PAUSE:
+            self._recording_pause_due = True  # try again on the next tick
         if pending.op is _Op.JOIN and pending.target is not None:
             out.append(
                 self._attend(
@@ -1319,7 +1378,16 @@ class Room:
             command.action,
             extra={"hearing_id": str(self.hearing_id)},
         )
-        out = self._broadcast_hearing(command.action.value, command.reason, command.actor)
+        # The recording follows first: nobody hears "in session" before the recorder runs.
+        out: list[Output] = [
+            FollowRecording(
+                state=self._hearing_state,
+                action=command.action.value,
+                reason=command.reason,
+                actor=command.actor,
+            )
+        ]
+        out += self._broadcast_hearing(command.action.value, command.reason, command.actor)
         if self._hearing_state in FINAL_HEARING_STATES:
             for conn in list(self._conns.values()):
                 member = self._member_or_none(conn)
@@ -1400,7 +1468,10 @@ class Room:
             heartbeat_interval_s=self.config.heartbeat_interval.total_seconds(),
             max_message_bytes=self.config.max_message_bytes,
         )
-        return [Send(conn.conn_id, welcome)]
+        out: list[Output] = [Send(conn.conn_id, welcome)]
+        if member.is_controller and self._recording is not None:
+            out.append(Send(conn.conn_id, self._recording))
+        return out
 
     def _close(
         self,
@@ -1468,6 +1539,15 @@ class Room:
         return self._ready_conn(member) is not None
 
     # Derived views, reconciled after every call ----------------------------------------------
+
+    def _controller_conns(self) -> list[str]:
+        return [
+            conn.conn_id
+            for member in self._members.values()
+            if member.is_controller
+            and member.state is ParticipantState.IN_HEARING
+            and (conn := self._ready_conn(member)) is not None
+        ]
 
     def _lobby(self) -> list[_Member]:
         return sorted(

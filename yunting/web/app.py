@@ -19,7 +19,18 @@ from yunting.infra.settings import Settings
 from yunting.web.errors import install_error_handlers
 from yunting.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from yunting.web.resources import AppResources
-from yunting.web.routes import auth, cases, dev, health, hearings, join, ledger, pages, room
+from yunting.web.routes import (
+    auth,
+    cases,
+    dev,
+    health,
+    hearings,
+    join,
+    ledger,
+    pages,
+    recording,
+    room,
+)
 from yunting.web.templating import install_template_helpers
 
 logger = logging.getLogger(__name__)
@@ -105,6 +116,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.router.routes.append(room.WEBSOCKET_ROUTE)
     app.include_router(ledger.router)
     app.include_router(ledger.page_router)
+    app.include_router(recording.router)
+    app.include_router(recording.page_router)
     app.include_router(pages.router)
     if settings.is_development:
         app.include_router(dev.router)

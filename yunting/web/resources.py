@@ -17,7 +17,10 @@ from yunting.infra.clock import Clock
 from yunting.infra.db import Database
 from yunting.infra.ledger.evidence import LedgerEvidence
 from yunting.infra.settings import Settings
+from yunting.infra.storage import BlobStore, LocalBlobStore
 from yunting.media.node import MediaNode
+from yunting.recording.renders import CompositeRenderer
+from yunting.recording.service import RecordingService
 from yunting.service_delivery.outbox import OutboxSender
 from yunting.service_delivery.ports import MessageSender
 from yunting.signaling.bus import Bus, InProcessBus, RedisBus
@@ -47,6 +50,9 @@ class AppResources:
     bus: Bus
     rooms: RoomHost
     media: MediaPort
+    store: BlobStore
+    recording: RecordingService | None = None
+    renderer: CompositeRenderer | None = None
     redis: Redis | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -96,6 +102,7 @@ class AppResources:
         else:
             bus = InProcessBus()
             leases = LocalLeases(node_id)
+        store = LocalBlobStore(settings.data_dir / "blobs")
         media: MediaPort
         node: MediaNode | None = None
         if settings.media_enabled:
@@ -104,6 +111,29 @@ class AppResources:
             )
         else:
             media = NoMediaNode()
+        spool = settings.data_dir / "spool"
+        renderer = CompositeRenderer(
+            db=db,
+            clock=clock,
+            store=store,
+            spool=spool,
+            width=settings.recording_composite_width,
+            height=settings.recording_composite_height,
+            fps=settings.recording_composite_fps,
+        )
+        recording: RecordingService | None = None
+        if node is not None:
+            recording = RecordingService(
+                db=db,
+                clock=clock,
+                store=store,
+                spool=spool,
+                media=node,
+                hearings=hearings,
+                segment_s=settings.recording_segment_s,
+                stall_s=settings.recording_stall_s,
+                on_sealed=renderer.enqueue,
+            )
         rooms = RoomHost(
             node_id=node_id,
             hearings=hearings,
@@ -113,9 +143,14 @@ class AppResources:
             leases=leases,
             media=media,
             lease_ttl_s=settings.signaling_owner_lease_s,
+            recording=recording,
         )
         if node is not None:
             node.bind(rooms)
+        if recording is not None:
+            recording.bind(rooms)
+            await recording.start()
+        await renderer.start()
         await bus.start()
         await rooms.start()
         return cls(
@@ -134,11 +169,18 @@ class AppResources:
             bus=bus,
             rooms=rooms,
             media=media,
+            store=store,
+            recording=recording,
+            renderer=renderer,
             redis=redis,
         )
 
     async def close(self) -> None:
-        await self.rooms.stop()
+        await self.rooms.stop()  # stops every recording with its room
+        if self.recording is not None:
+            await self.recording.stop()
+        if self.renderer is not None:
+            await self.renderer.stop()
         if isinstance(self.media, MediaNode):
             await self.media.stop()
         await self.bus.stop()

@@ -1223,6 +1223,7 @@ NEEDS_VERIFICATION = frozenset({ParticipantState.INVITED, ParticipantState.LEFT}
 # The catalog keys the browser scripts use, sent along with the page that runs them.
 CLIENT_STRING_PREFIXES: Mapping[str, tuple[str, ...]] = {
     "join": ("verify.", "declaration.", "devices.", "joinflow."),
+    "recording": ("rec.",),
     "room": (
         "room.",
         "lobby.",

@@ -280,6 +280,9 @@ function handle(message) {
     case "error":
       onError(message);
       break;
+    case "recording":
+      onRecording(message);
+      break;
     case "health":
       room.health = new Map(message.participants.map((p) => [p.participant_id, p]));
       render();
@@ -328,6 +331,8 @@ function onHearingState(message) {
   render();
   if (message.reason === "presiding_judge_disconnected") {
     notify(t("room.judge_dropped"), "warning");
+  } else if (message.reason === "recording_failed") {
+    notify(t("room.paused_recording_failed"), "warning");
   } else if (changed) {
     const text = t(`room.now.${message.state}`);
     notify(message.reason ? `${text} ${t("room.reason", { reason: message.reason })}` : text);
@@ -335,6 +340,33 @@ function onHearingState(message) {
     notify(t(message.action === "lock" ? "room.now_locked" : "room.now_unlocked"));
   }
   if (message.state === "closed" || message.state === "cancelled") stopMedia();
+}
+
+function onRecording(message) {
+  // Judge and clerk only: the server sends nobody else anything about the recording.
+  const before = room.recording ? room.recording.state : null;
+  room.recording = message;
+  renderRecording();
+  if (before && before !== message.state && message.state === "recording") {
+    announce(t("room.rec.recording", { segments: message.segments }));
+  }
+}
+
+function renderRecording() {
+  const element = $("rec-indicator");
+  const rec = room.recording;
+  if (!rec) {
+    element.hidden = true;
+    return;
+  }
+  element.hidden = false;
+  element.dataset.rec = rec.state;
+  let text = t(`room.rec.${rec.state}`, { segments: rec.segments });
+  if (rec.state === "failed" && rec.reason) text = `${text}: ${rec.reason}`;
+  $("rec-text").textContent = text;
+  element.title = rec.last_segment_at
+    ? t("room.rec.last", { time: new Date(rec.last_segment_at).toLocaleTimeString() })
+    : "";
 }
 
 function onParticipantState(message) {
@@ -382,6 +414,10 @@ function onError(message) {
     return;
   }
   if (message.code === "not_ready") return;
+  if (message.code === "recording_failed") {
+    notify(t("room.recording_failed"), "error", { detail: message.message });
+    return;
+  }
   const about = message.ref ? room.pending.get(message.ref) : "";
   const text = t(`sigerr.${message.code}`);
   notify(about ? `${about}: ${text}` : text, "error", { detail: message.message });
@@ -1460,6 +1496,7 @@ window.yuntingRoom = {
         muted_video: p.muted_video,
       })),
       mediaConnection: media ? media.pc.connectionState : null,
+      recording: room.recording || null,
     };
   },
   /** What this page's peer connection sent, per kind (observers must send nothing). */
@@ -1472,6 +1509,10 @@ window.yuntingRoom = {
       if (s.type === "outbound-rtp") result[`${s.kind}_packets_sent`] += s.packetsSent || 0;
     });
     return result;
+  },
+  /** The page's own camera and microphone stream (the A/V alignment test records it too). */
+  localStream() {
+    return local.stream || null;
   },
   async mediaStats() {
     const result = {};
