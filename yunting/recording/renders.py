@@ -144,7 +144,8 @@ class CompositeRenderer:
             await self._finish(hearing_id, error="nothing was recorded")
             return
         sources: list[TrackSource] = []
-        for track in tracks:
+        # The playback page lists tracks in this order too: the grid's cells follow it.
+        for track in sorted(tracks, key=lambda t: (t.created_at, t.display_name, t.kind)):
             mine = sorted((s for s in segments if s.track_id == track.id), key=lambda s: s.seq)
             if not mine:
                 continue

@@ -203,6 +203,27 @@ def test_the_audio_is_the_clipped_mix_and_silent_in_the_pause(rendered: Rendered
     assert float(np.mean(np.abs(both) > 0.9)) > 0.3
 
 
+def test_the_timeline_cuts_segments_at_its_ends(tmp_path: Path) -> None:
+    # X's segment began half a second before the composite's start: it opens on the frame due
+    # then. Y's only segment is after the end: Y gets no cell, X has the whole picture.
+    x = write_video(
+        tmp_path / "x.webm", -0.5, vp8_colour_frames((RED,) * 5 + (GREEN,) * 10), (160, 120)
+    )
+    y = write_video(tmp_path / "y.webm", 5.0, vp8_colour_frames((BLUE,) * 5), (160, 120))
+    result = render_composite(
+        tracks=[track("video", x), track("video", y)],
+        output=tmp_path / "out.webm",
+        started_at=T0,
+        ended_at=at(1.0),
+        width=64,
+        height=36,
+        fps=10,
+    )
+    composite = Rendered(result, [])
+    assert [composite.colour(k, 32, 18) for k in range(10)] == ["green"] * 10
+    assert composite.colour(5, 4, 18) == "black"  # X's 4:3 picture is pillarboxed
+
+
 def test_a_corrupt_segment_fails_the_render_and_leaves_nothing(tmp_path: Path) -> None:
     tracks = hearing(tmp_path / "segments")
     broken = tracks[1].segments[1].path

@@ -89,6 +89,7 @@ def _view_json(resources: AppResources, view: RecordView) -> dict[str, Any]:
                         "started_at": s.started_at.isoformat(),
                         "ended_at": s.ended_at.isoformat(),
                         "duration_ms": s.duration_ms,
+                        "frames": s.frames,
                         "size": s.size,
                         "sha256": s.sha256,
                         "ledger_index": s.ledger_index,
