@@ -52,7 +52,7 @@ e2e: $(STAMP) browser
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b --quick; done
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

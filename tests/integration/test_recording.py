@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
@@ -184,3 +185,38 @@ async def test_a_store_that_cannot_keep_segments_fails_the_recording_loudly(
     await recorder.close()
     await judge_media.close()
     await judge.close()
+
+
+async def test_a_stalled_disk_is_a_failure_before_memory_fills(node: Node, tmp_path: Path) -> None:
+    failures: list[str] = []
+
+    async def on_failure(detail: str) -> None:
+        failures.append(detail)
+
+    recorder = recorder_for(node, tmp_path, [], on_failure=on_failure)
+    await recorder.start(actor_id=None, reason="hearing started")
+    # The writer thread is stuck in a write that does not return (a disk that hangs).
+    stuck = threading.Event()
+    recorder._work.put(stuck.wait)
+    await recorder.check({}, stall_s=0.3)  # sends the probe, queued behind the stuck write
+    assert recorder.state is RecordingState.RECORDING
+    await asyncio.sleep(0.4)
+    await recorder.check({}, stall_s=0.3)
+    assert recorder.state is RecordingState.FAILED
+    assert failures
+    assert "behind" in failures[0]
+    stuck.set()
+    await recorder.close()
+    async with node.resources.db.read() as conn:
+        events = await repo.list_events(conn, node.court.hearing_id)
+    assert [e.event for e in events] == ["started", "failed"]
+
+
+async def test_a_writer_that_keeps_up_answers_the_probe(node: Node, tmp_path: Path) -> None:
+    recorder = recorder_for(node, tmp_path, [])
+    await recorder.start(actor_id=None, reason="hearing started")
+    for _ in range(5):
+        await recorder.check({}, stall_s=0.3)
+        await asyncio.sleep(0.1)
+    assert recorder.state is RecordingState.RECORDING
+    await recorder.close()

@@ -163,6 +163,8 @@ class HearingRecorder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_mono = 0.0
         self._last_frame: dict[tuple[UUID, str], float] = {}  # monotonic, per track
+        # The watchdog's probe through the writer thread: when it was queued, until it is run.
+        self._probe_sent: float | None = None
 
     # Control ------------------------------------------------------------------------------------
 
@@ -182,6 +184,7 @@ class HearingRecorder:
         await self._event(RecordingEvent.STARTED, actor_id, reason)
         self.state = RecordingState.RECORDING
         self._started_mono = self.monotonic()
+        self._probe_sent = None
         self._remove_tap = self.media.add_tap(self.hearing_id, self._on_frame)
         logger.info("recording started", extra={"hearing_id": str(self.hearing_id)})
 
@@ -217,6 +220,17 @@ class HearingRecorder:
         if self.state is not RecordingState.RECORDING:
             return
         now = self.monotonic()
+        # A disk that stalls (or writes slower than media arrives) leaves frames queued in
+        # memory with nothing on disk: a probe queued behind them tells how far behind it is.
+        if self._probe_sent is not None and now - self._probe_sent >= stall_s:
+            await self._fail(
+                f"writing the recording is {int(now - self._probe_sent)} s behind: the disk "
+                "is stalled or too slow"
+            )
+            return
+        if self._probe_sent is None:
+            sent = self._probe_sent = now
+            self._work.put(functools.partial(self._probe_back, sent))
         for key, since in live.items():
             heard = max(since, self._started_mono, self._last_frame.get(key, since))
             if now - heard < stall_s:
@@ -313,6 +327,13 @@ class HearingRecorder:
         self._work.put(close_writer)
 
     # The writer thread --------------------------------------------------------------------------
+
+    def _probe_back(self, sent: float) -> None:
+        self._running_loop().call_soon_threadsafe(self._probe_answered, sent)
+
+    def _probe_answered(self, sent: float) -> None:
+        if self._probe_sent == sent:
+            self._probe_sent = None
 
     def _write(self, key: str, frame: WriteFrame) -> None:
         writer = self._writers.get(key)
