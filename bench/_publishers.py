@@ -12,27 +12,33 @@ from their receivers and count them: no client decodes anything.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import cProfile
 import ctypes
 import importlib
+import io
 import json
 import math
 import os
+import pstats
 import random
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 from uuid import UUID
 
 import av
@@ -582,3 +588,285 @@ async def stop(server: ServerProcess) -> None:
         else:
             server.proc.kill()
     server.proc.wait()
+
+
+async def serve_until_sigterm(impl: Any, port: int) -> None:
+    """Serve ``impl.handle`` on ``port`` until SIGTERM, then ``impl.stop()``."""
+    loop = asyncio.get_running_loop()
+    stopping: asyncio.Future[None] = loop.create_future()
+
+    def on_sigterm() -> None:
+        if not stopping.done():
+            stopping.set_result(None)
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    server = await asyncio.start_server(impl.handle, "127.0.0.1", port, limit=LINE_LIMIT)
+    try:
+        await stopping
+    finally:
+        server.close()
+        await impl.stop()
+
+
+class Profiling:
+    """cProfile of a server's event loop thread, on while the bench says so."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._profiler = cProfile.Profile() if path is not None else None
+
+    def set(self, on: bool) -> None:
+        if self._profiler is not None:
+            if on:
+                self._profiler.enable()
+            else:
+                self._profiler.disable()
+
+    def dump(self) -> None:
+        if self._profiler is not None and self._path is not None:
+            self._profiler.disable()
+            self._profiler.dump_stats(self._path)
+
+
+def print_profile(path: Path, top: int = 35) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    print(out.getvalue(), file=sys.stderr)
+
+
+# The bench's measurements -----------------------------------------------------------------------
+
+
+@dataclass
+class CpuReading:
+    """CPU used so far by the server, the bench and the whole machine, at ``at``."""
+
+    at: float
+    server_cpu: float
+    bench_cpu: float
+    machine_cpu: float
+
+    @classmethod
+    def now(cls, server_pid: int) -> CpuReading:
+        return cls(
+            at=time.monotonic(),
+            server_cpu=cpu_seconds(server_pid),
+            bench_cpu=cpu_seconds(os.getpid()),
+            machine_cpu=machine_busy_seconds(),
+        )
+
+
+@dataclass
+class CpuTotals:
+    """What a scenario's measured blocks added up to, in seconds."""
+
+    seconds: float = 0.0
+    server_cpu: float = 0.0
+    bench_cpu: float = 0.0
+    machine_cpu: float = 0.0
+
+    def add(self, a: CpuReading, b: CpuReading) -> float:
+        """Add the block from ``a`` to ``b``; its server CPU milliseconds per second."""
+        seconds = b.at - a.at
+        cpu = b.server_cpu - a.server_cpu
+        self.seconds += seconds
+        self.server_cpu += cpu
+        self.bench_cpu += b.bench_cpu - a.bench_cpu
+        self.machine_cpu += b.machine_cpu - a.machine_cpu
+        return 1000 * cpu / seconds
+
+    def figures(self) -> dict[str, float]:
+        seconds = self.seconds
+        return {
+            "window_s": round(seconds, 2),
+            "server_cpu_pct": round(100 * self.server_cpu / seconds, 1),
+            "client_cpu_pct": round(100 * self.bench_cpu / seconds, 1),
+            "machine_cpu_pct": round(100 * self.machine_cpu / seconds, 1),
+        }
+
+
+def late_pct(late: int, sent: int) -> float | None:
+    return round(100 * late / sent, 2) if sent else None
+
+
+class Measured(Protocol):
+    name: str
+    gate: Gate
+    wire: Wire
+
+    async def snapshot(self) -> Any: ...
+
+    def add(self, a: Any, b: Any) -> None: ...
+
+
+async def measure(
+    scenarios: Sequence[Measured],
+    *,
+    rounds: int,
+    block_s: float,
+    settle_s: float,
+    profile: bool,
+    profile_message: dict[str, Any],
+) -> None:
+    """Interleaved blocks: one scenario sends at a time, the order reversed every round.
+    With ``profile``, "ours" is sent ``profile_message`` with ``on`` around its blocks."""
+    for scenario in scenarios:
+        scenario.gate.close()
+    for n in range(rounds):
+        for scenario in scenarios if n % 2 == 0 else list(reversed(scenarios)):
+            scenario.gate.open()
+            await asyncio.sleep(settle_s)  # keyframes, new segments and queues after the pause
+            profiling = profile and scenario.name == "ours"
+            if profiling:
+                scenario.wire.send({**profile_message, "on": True})
+            start = await scenario.snapshot()
+            await asyncio.sleep(block_s)
+            end = await scenario.snapshot()
+            if profiling:
+                scenario.wire.send({**profile_message, "on": False})
+            scenario.gate.close()
+            scenario.add(start, end)
+
+
+class Phases:
+    """Seconds each phase of a run took, in order."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(now - self._mark, 2)
+        self._mark = now
+
+
+class Closable(Protocol):
+    name: str
+
+    async def close(self) -> None: ...
+
+
+async def close_all(
+    scenarios: Sequence[Closable], servers: Sequence[ServerProcess], *, log_tails: bool = False
+) -> None:
+    """Close every scenario and stop every server, whatever fails on the way."""
+    for scenario in scenarios:
+        try:
+            await scenario.close()
+        except Exception as e:  # keep cleaning up
+            print(f"bench: closing {scenario.name}: {e!r}", file=sys.stderr)
+    for server in servers:
+        try:
+            await stop(server)
+        except Exception as e:
+            print(f"bench: stopping {server.name}: {e!r}", file=sys.stderr)
+        if log_tails and (tail := server.log_tail(20)):  # warnings, tracebacks: to stderr
+            print(f"bench: the {server.name} server's log ends:\n{tail}", file=sys.stderr)
+
+
+def remove_workdir(workdir: Path, profile: Path | None) -> None:
+    """Print the profile, if one was taken, and remove everything the bench wrote."""
+    if profile is not None and profile.exists():
+        print_profile(profile)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+# The JSON ---------------------------------------------------------------------------------------
+
+
+def late_warning(pct: float | None) -> list[str]:
+    if not pct:
+        return []
+    return [
+        f"{pct} % of our publishers' frames left over "
+        f"{int(LATE_S * 1000)} ms late: the bench process is short of CPU"
+    ]
+
+
+def cpu_comparison(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "window_s": ours["window_s"],
+        "baseline_window_s": theirs["window_s"],
+        "server_cpu_pct": ours["server_cpu_pct"],
+        "baseline_cpu_pct": theirs["server_cpu_pct"],
+        "client_cpu_pct": ours["client_cpu_pct"],
+        "baseline_client_cpu_pct": theirs["client_cpu_pct"],
+        # Every process on the machine (200 = both cores busy): well above server + client
+        # means something else was running during the blocks.
+        "machine_cpu_pct": ours["machine_cpu_pct"],
+        "baseline_machine_cpu_pct": theirs["machine_cpu_pct"],
+    }
+
+
+def clip_bitrates(clip: Clip) -> dict[str, float]:
+    return {"video": round(clip.kbps("video"), 1), "audio": round(clip.kbps("audio"), 1)}
+
+
+def run_settings(*, rounds: int, block_s: float, settle_s: float, profiled: bool) -> dict[str, Any]:
+    return {
+        "rounds": rounds,
+        "block_s": block_s,
+        "settle_s": settle_s,
+        "video": f"VP8 {VIDEO_SIZE[0]}x{VIDEO_SIZE[1]} {FPS} fps, keyframe every {GOP // FPS} s",
+        "event_loop": "uvloop" if loop_factory() is not None else "asyncio",
+        "cores": os.cpu_count(),
+        "profiled": profiled,
+    }
+
+
+# The command line -------------------------------------------------------------------------------
+
+
+def new_parser(doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller and shorter, under a minute")
+    parser.add_argument("--hearings", type=int, default=0, help="our hearings (4; quick 2)")
+    return parser
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, profile_help: str) -> None:
+    parser.add_argument("--rounds", type=int, default=0, help="interleaved rounds (5; quick 3)")
+    parser.add_argument(
+        "--block-seconds", type=float, default=0, help="measured seconds per block (6; quick 3)"
+    )
+    parser.add_argument("--profile", action="store_true", help=profile_help)
+    parser.add_argument("--serve", choices=("node", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def block_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """The plan's hearings, rounds, block and settle seconds, quick or not."""
+    return {
+        "hearings": args.hearings or (2 if args.quick else 4),
+        "rounds": args.rounds or (3 if args.quick else 5),
+        "block_s": args.block_seconds or (3.0 if args.quick else 6.0),
+        "settle_s": 1.0 if args.quick else 1.5,
+    }
+
+
+def run_bench(
+    bench: str,
+    args: argparse.Namespace,
+    serve: Callable[[], Coroutine[Any, Any, None]],
+    run: Callable[[], Coroutine[Any, Any, dict[str, Any]]],
+) -> int:
+    """Serve (``--serve``) or run the bench and print its JSON line; the exit status."""
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            if args.serve:
+                runner.run(serve())
+                return 0
+            result = runner.run(run())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("bench: interrupted; everything it started was cleaned up", file=sys.stderr)
+        return 1
+    except Exception as e:  # set-up failed (media never flowed, a server died): say so as JSON
+        traceback.print_exc()
+        print(json.dumps({"bench": bench, "quick": args.quick, "error": str(e)}), flush=True)
+        return 1
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 1 if result["error"] else 0

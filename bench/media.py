@@ -63,53 +63,54 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import io
 import json
-import os
-import pstats
-import shutil
-import signal
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from _publishers import (
-    FPS,
-    GOP,
     KINDS,
-    LATE_S,
-    LINE_LIMIT,
     LOCALHOST,
-    VIDEO_SIZE,
     WAIT_S,
     BaselineParticipant,
     Clip,
+    CpuReading,
+    CpuTotals,
     Gate,
     Kind,
     NodeLink,
     NodeParticipant,
     Participant,
+    Phases,
+    Profiling,
     ServerProcess,
     Wire,
+    add_run_arguments,
+    block_plan,
+    clip_bitrates,
+    close_all,
     connect,
-    cpu_seconds,
+    cpu_comparison,
     encode_clip,
-    loop_factory,
-    machine_busy_seconds,
+    late_pct,
+    late_warning,
+    measure,
+    new_parser,
     new_pc,
     prefer_codecs,
+    remove_workdir,
+    run_bench,
+    run_settings,
     send_line,
+    serve_until_sigterm,
     spawn,
-    stop,
 )
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
@@ -132,8 +133,7 @@ class NodeServer:
 
     def __init__(self, profile: Path | None) -> None:
         self.node = MediaNode(ice_servers=[], host_addresses=LOCALHOST)
-        self._profile = profile
-        self._profiler = cProfile.Profile() if profile is not None else None
+        self.profiling = Profiling(profile)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.node.bind(NodeLink(writer))
@@ -141,7 +141,7 @@ class NodeServer:
             m = json.loads(line)
             op = m["op"]
             if op == "profile":
-                self._set_profiling(m["on"])
+                self.profiling.set(m["on"])
                 continue
             hearing_id, participant_id = UUID(m["h"]), UUID(m["p"])
             if op == "grant":
@@ -166,18 +166,8 @@ class NodeServer:
                     message=SdpAnswer(type="sdp_answer", sdp=m["sdp"]),
                 )
 
-    def _set_profiling(self, on: bool) -> None:
-        if self._profiler is None:
-            return
-        if on:
-            self._profiler.enable()
-        else:
-            self._profiler.disable()
-
     async def stop(self) -> None:
-        if self._profiler is not None and self._profile is not None:
-            self._profiler.disable()
-            self._profiler.dump_stats(self._profile)
+        self.profiling.dump()
         await self.node.stop()
 
 
@@ -249,21 +239,8 @@ class BaselineServer:
 
 
 async def serve(role: str, port: int, profile: Path | None) -> None:
-    loop = asyncio.get_running_loop()
-    stopping: asyncio.Future[None] = loop.create_future()
-
-    def on_sigterm() -> None:
-        if not stopping.done():
-            stopping.set_result(None)
-
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     impl = NodeServer(profile) if role == "node" else BaselineServer()
-    server = await asyncio.start_server(impl.handle, "127.0.0.1", port, limit=LINE_LIMIT)
-    try:
-        await stopping
-    finally:
-        server.close()
-        await impl.stop()
+    await serve_until_sigterm(impl, port)
 
 
 # The bench --------------------------------------------------------------------------------------
@@ -271,10 +248,7 @@ async def serve(role: str, port: int, profile: Path | None) -> None:
 
 @dataclass
 class Snapshot:
-    at: float
-    server_cpu: float
-    bench_cpu: float
-    machine_cpu: float
+    cpu: CpuReading
     sent: Counter[tuple[str, Kind]]  # (publisher, kind) -> frames
     received: Counter[tuple[str, str, Kind]]  # (subscriber, publisher, kind) -> frames
     received_bytes: int
@@ -290,10 +264,7 @@ class Scenario:
     wire: Wire
     gate: Gate
     hearings: list[list[Participant]] = field(default_factory=list)
-    seconds: float = 0.0
-    server_cpu: float = 0.0
-    bench_cpu: float = 0.0
-    machine_cpu: float = 0.0
+    cpu: CpuTotals = field(default_factory=CpuTotals)
     sent: Counter[tuple[str, Kind]] = field(default_factory=Counter)
     received: Counter[tuple[str, str, Kind]] = field(default_factory=Counter)
     received_bytes: int = 0
@@ -317,12 +288,12 @@ class Scenario:
                         for kind in KINDS:
                             yield subscriber, publisher, kind
 
-    def snapshot(self) -> Snapshot:
+    async def snapshot(self) -> Snapshot:
+        return self.take()
+
+    def take(self) -> Snapshot:
         return Snapshot(
-            at=time.monotonic(),
-            server_cpu=cpu_seconds(self.server.pid),
-            bench_cpu=cpu_seconds(os.getpid()),
-            machine_cpu=machine_busy_seconds(),
+            cpu=CpuReading.now(self.server.pid),
             sent=Counter(
                 {(p.id, kind): t.sent for p in self.participants for kind, t in p.tracks.items()}
             ),
@@ -337,17 +308,12 @@ class Scenario:
         )
 
     def add(self, a: Snapshot, b: Snapshot) -> None:
-        self.seconds += b.at - a.at
-        self.server_cpu += b.server_cpu - a.server_cpu
-        self.bench_cpu += b.bench_cpu - a.bench_cpu
-        self.machine_cpu += b.machine_cpu - a.machine_cpu
+        ms_per_s = self.cpu.add(a.cpu, b.cpu)
         self.sent.update(b.sent - a.sent)
         self.received.update(b.received - a.received)
         self.received_bytes += b.received_bytes - a.received_bytes
         self.late += b.late - a.late
-        self.block_ms_per_s_per_track.append(
-            round(1000 * (b.server_cpu - a.server_cpu) / (b.at - a.at) / self.forwarded_tracks, 2)
-        )
+        self.block_ms_per_s_per_track.append(round(ms_per_s / self.forwarded_tracks, 2))
 
     def silent(self, received: Counter[tuple[str, str, Kind]]) -> list[tuple[str, str, Kind]]:
         """The forwarded tracks of which nothing arrived."""
@@ -364,7 +330,7 @@ class Scenario:
                 raise RuntimeError(f"the {self.name} server died:\n{self.server.log_tail()}")
             if failures := self.failures():
                 raise RuntimeError(f"{self.name}: {failures[0]}")
-            silent = self.silent(self.snapshot().received)
+            silent = self.silent(self.take().received)
             if not silent:
                 return
             if time.monotonic() > deadline:
@@ -428,61 +394,20 @@ async def set_up_baseline(scenario: Scenario, clip: Clip, hearings: int, size: i
     await scenario.until_flowing()
 
 
-async def measure(
-    scenarios: Sequence[Scenario],
-    *,
-    rounds: int,
-    block_s: float,
-    settle_s: float,
-    profile: bool,
-) -> None:
-    """Interleaved blocks: one scenario sends at a time, the order reversed every round."""
-    for scenario in scenarios:
-        scenario.gate.close()
-    for n in range(rounds):
-        for scenario in scenarios if n % 2 == 0 else list(reversed(scenarios)):
-            scenario.gate.open()
-            await asyncio.sleep(settle_s)  # keyframes and queues after the pause
-            profiling = profile and scenario.name == "ours"
-            if profiling:
-                scenario.wire.send({"op": "profile", "on": True})
-            start = scenario.snapshot()
-            await asyncio.sleep(block_s)
-            end = scenario.snapshot()
-            if profiling:
-                scenario.wire.send({"op": "profile", "on": False})
-            scenario.gate.close()
-            scenario.add(start, end)
-
-
 def figures(scenario: Scenario) -> dict[str, Any]:
-    seconds = scenario.seconds
+    seconds = scenario.cpu.seconds
     tracks = scenario.forwarded_tracks
-    per_track = scenario.server_cpu / seconds / tracks
-    frames_sent = sum(scenario.sent.values())
-    late_pct = round(100 * scenario.late / frames_sent, 2) if frames_sent else None
     return {
-        "cpu_per_track": per_track,
-        "window_s": round(seconds, 2),
+        "cpu_per_track": scenario.cpu.server_cpu / seconds / tracks,
         "forwarded_tracks": tracks,
-        "server_cpu_pct": round(100 * scenario.server_cpu / seconds, 1),
-        "client_cpu_pct": round(100 * scenario.bench_cpu / seconds, 1),
-        "machine_cpu_pct": round(100 * scenario.machine_cpu / seconds, 1),
+        **scenario.cpu.figures(),
         "frames_received_ratio": round(scenario.received_ratio("video"), 4),
         "audio_frames_received_ratio": round(scenario.received_ratio("audio"), 4),
         "delivered_kbps_per_track": round(scenario.received_bytes * 8 / seconds / tracks / 1000, 1),
-        "client_late_frames_pct": late_pct,
+        "client_late_frames_pct": late_pct(scenario.late, sum(scenario.sent.values())),
         "silent_tracks": len(scenario.silent(scenario.received)),
         "blocks": scenario.block_ms_per_s_per_track,
     }
-
-
-def print_profile(path: Path, top: int = 35) -> None:
-    out = io.StringIO()
-    stats = pstats.Stats(str(path), stream=out)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    print(out.getvalue(), file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -498,13 +423,10 @@ class Plan:
 
 def plan_from(args: argparse.Namespace) -> Plan:
     return Plan(
-        hearings=args.hearings or (2 if args.quick else 4),
+        **block_plan(args),
         participants=args.participants,
         baseline_hearings=args.baseline_hearings,
         baseline_participants=args.baseline_participants,
-        rounds=args.rounds or (3 if args.quick else 5),
-        block_s=args.block_seconds or (3.0 if args.quick else 6.0),
-        settle_s=1.0 if args.quick else 1.5,
     )
 
 
@@ -512,15 +434,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     plan = plan_from(args)
     hooks.check_aiortc()
     hooks.use_host_addresses(LOCALHOST)  # the clients' candidates: loopback only
-    phases: dict[str, float] = {}
-    mark = time.monotonic()
-
-    def phase(name: str) -> None:
-        nonlocal mark
-        now = time.monotonic()
-        phases[name] = round(now - mark, 2)
-        mark = now
-
+    phase = Phases()
     workdir = Path(tempfile.mkdtemp(prefix="yunting-bench-media-"))
     profile = workdir / "node.prof" if args.profile else None
     servers: list[ServerProcess] = []
@@ -548,25 +462,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             block_s=plan.block_s,
             settle_s=plan.settle_s,
             profile=args.profile,
+            profile_message={"op": "profile"},
         )
         phase("measure")
         result = report(args, plan, clip, figures(ours), figures(theirs))
     finally:
-        for scenario in scenarios:
-            try:
-                await scenario.close()
-            except Exception as e:  # keep cleaning up
-                print(f"bench: closing {scenario.name}: {e!r}", file=sys.stderr)
-        for server in servers:
-            try:
-                await stop(server)
-            except Exception as e:
-                print(f"bench: stopping {server.name}: {e!r}", file=sys.stderr)
-        if profile is not None and profile.exists():
-            print_profile(profile)
-        shutil.rmtree(workdir, ignore_errors=True)
+        await close_all(scenarios, servers)
+        remove_workdir(workdir, profile)
         phase("cleanup")
-    result["phases_s"] = phases
+    result["phases_s"] = phase.seconds
     return result
 
 
@@ -594,11 +498,7 @@ def report(
         )
         if theirs[key] < 0.9
     ]
-    if ours["client_late_frames_pct"]:
-        warnings.append(
-            f"{ours['client_late_frames_pct']} % of our publishers' frames left over "
-            f"{int(LATE_S * 1000)} ms late: the bench process is short of CPU"
-        )
+    warnings += late_warning(ours["client_late_frames_pct"])
     return {
         "bench": "media",
         "quick": args.quick,
@@ -613,26 +513,14 @@ def report(
         "baseline_cpu_ms_per_s_per_track": round(1000 * baseline_per_track, 3),
         "forwarded_tracks": ours["forwarded_tracks"],
         "baseline_forwarded_tracks": theirs["forwarded_tracks"],
-        "window_s": ours["window_s"],
-        "baseline_window_s": theirs["window_s"],
-        "server_cpu_pct": ours["server_cpu_pct"],
-        "baseline_cpu_pct": theirs["server_cpu_pct"],
-        "client_cpu_pct": ours["client_cpu_pct"],
-        "baseline_client_cpu_pct": theirs["client_cpu_pct"],
-        # Every process on the machine (200 = both cores busy): well above server + client
-        # means something else was running during the blocks.
-        "machine_cpu_pct": ours["machine_cpu_pct"],
-        "baseline_machine_cpu_pct": theirs["machine_cpu_pct"],
+        **cpu_comparison(ours, theirs),
         "frames_received_ratio": ours["frames_received_ratio"],
         "audio_frames_received_ratio": ours["audio_frames_received_ratio"],
         "baseline_frames_received_ratio": theirs["frames_received_ratio"],
         "baseline_audio_frames_received_ratio": theirs["audio_frames_received_ratio"],
         "client_late_frames_pct": ours["client_late_frames_pct"],
         "baseline_client_late_frames_pct": theirs["client_late_frames_pct"],
-        "bitrate_kbps": {
-            "video": round(clip.kbps("video"), 1),
-            "audio": round(clip.kbps("audio"), 1),
-        },
+        "bitrate_kbps": clip_bitrates(clip),
         "delivered_kbps_per_track": ours["delivered_kbps_per_track"],
         "baseline_delivered_kbps_per_track": theirs["delivered_kbps_per_track"],
         # CPU ms per second per track in each block, in the order measured: the spread shows
@@ -642,22 +530,19 @@ def report(
         "participants": plan.participants,
         "baseline_hearings": plan.baseline_hearings,
         "baseline_participants": plan.baseline_participants,
-        "rounds": plan.rounds,
-        "block_s": plan.block_s,
-        "settle_s": plan.settle_s,
-        "video": f"VP8 {VIDEO_SIZE[0]}x{VIDEO_SIZE[1]} {FPS} fps, keyframe every {GOP // FPS} s",
-        "event_loop": "uvloop" if loop_factory() is not None else "asyncio",
-        "cores": os.cpu_count(),
-        "profiled": args.profile,
+        **run_settings(
+            rounds=plan.rounds,
+            block_s=plan.block_s,
+            settle_s=plan.settle_s,
+            profiled=args.profile,
+        ),
         "warnings": warnings,
         "error": "; ".join(errors) or None,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller and shorter, under a minute")
-    parser.add_argument("--hearings", type=int, default=0, help="our hearings (4; quick 2)")
+    parser = new_parser(__doc__)
     parser.add_argument("--participants", type=int, default=4, help="members per hearing")
     parser.add_argument(
         "--baseline-hearings", type=int, default=1, help="hearings of the aiortc relay"
@@ -665,34 +550,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline-participants", type=int, default=3, help="members of the relay's hearings"
     )
-    parser.add_argument("--rounds", type=int, default=0, help="interleaved rounds (5; quick 3)")
-    parser.add_argument(
-        "--block-seconds", type=float, default=0, help="measured seconds per block (6; quick 3)"
-    )
-    parser.add_argument(
-        "--profile", action="store_true", help="cProfile our node in its blocks (to stderr)"
-    )
-    parser.add_argument("--serve", choices=("node", "baseline"), help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
+    add_run_arguments(parser, profile_help="cProfile our node in its blocks (to stderr)")
     args = parser.parse_args(argv)
     if min(args.participants, args.baseline_participants) < 2 or args.baseline_hearings < 1:
         parser.error("hearings need at least 2 participants, and the baseline one hearing")
-    try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            if args.serve:
-                runner.run(serve(args.serve, args.port, args.profile_to))
-                return 0
-            result = runner.run(run(args))
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        print("bench: interrupted; everything it started was cleaned up", file=sys.stderr)
-        return 1
-    except Exception as e:  # set-up failed (media never flowed, a server died): say so as JSON
-        traceback.print_exc()
-        print(json.dumps({"bench": "media", "quick": args.quick, "error": str(e)}), flush=True)
-        return 1
-    print(json.dumps(result, ensure_ascii=False), flush=True)
-    return 1 if result["error"] else 0
+    return run_bench(
+        "media",
+        args,
+        serve=lambda: serve(args.serve, args.port, args.profile_to),
+        run=lambda: run(args),
+    )
 
 
 if __name__ == "__main__":

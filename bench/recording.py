@@ -89,20 +89,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import cProfile
-import io
 import json
-import os
-import pstats
 import secrets
-import shutil
-import signal
 import sys
 import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -115,31 +109,40 @@ from _publishers import (
     AUDIO_FRAME,
     AUDIO_RATE,
     FPS,
-    GOP,
     KINDS,
-    LATE_S,
-    LINE_LIMIT,
     LOCALHOST,
-    VIDEO_SIZE,
     WAIT_S,
     BaselineParticipant,
     Clip,
+    CpuReading,
+    CpuTotals,
     Gate,
     Kind,
     NodeLink,
     NodeParticipant,
     Participant,
+    Phases,
+    Profiling,
     ServerProcess,
     Wire,
+    add_run_arguments,
+    block_plan,
+    clip_bitrates,
+    close_all,
     connect,
-    cpu_seconds,
+    cpu_comparison,
     encode_clip,
-    loop_factory,
-    machine_busy_seconds,
+    late_pct,
+    late_warning,
+    measure,
+    new_parser,
     new_pc,
+    remove_workdir,
+    run_bench,
+    run_settings,
     send_line,
+    serve_until_sigterm,
     spawn,
-    stop,
 )
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.contrib.media import MediaRecorder
@@ -201,26 +204,6 @@ class Sampler:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-
-
-class Profiling:
-    """cProfile of the server's event loop thread, on while the bench says so."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._profiler = cProfile.Profile() if path is not None else None
-
-    def set(self, on: bool) -> None:
-        if self._profiler is not None:
-            if on:
-                self._profiler.enable()
-            else:
-                self._profiler.disable()
-
-    def dump(self) -> None:
-        if self._profiler is not None and self._path is not None:
-            self._profiler.disable()
-            self._profiler.dump_stats(self._path)
 
 
 # Ours (a child process: this file with --serve node) --------------------------------------------
@@ -692,21 +675,8 @@ class BaselineServer:
 
 
 async def serve(role: str, port: int, workdir: Path, profile: Path | None) -> None:
-    loop = asyncio.get_running_loop()
-    stopping: asyncio.Future[None] = loop.create_future()
-
-    def on_sigterm() -> None:
-        if not stopping.done():
-            stopping.set_result(None)
-
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     impl = NodeServer(workdir, profile) if role == "node" else BaselineServer(workdir)
-    server = await asyncio.start_server(impl.handle, "127.0.0.1", port, limit=LINE_LIMIT)
-    try:
-        await stopping
-    finally:
-        server.close()
-        await impl.stop()
+    await serve_until_sigterm(impl, port)
 
 
 # The bench --------------------------------------------------------------------------------------
@@ -714,10 +684,7 @@ async def serve(role: str, port: int, workdir: Path, profile: Path | None) -> No
 
 @dataclass
 class Snapshot:
-    at: float
-    server_cpu: float
-    bench_cpu: float
-    machine_cpu: float
+    cpu: CpuReading
     sent: Counter[str]  # frames the publishers sent, per kind
     late: int
     recorded: Counter[str]  # frames the server handed its recorders, per kind
@@ -733,10 +700,7 @@ class Scenario:
     wire: Wire
     gate: Gate
     publishers: list[Participant] = field(default_factory=list)
-    seconds: float = 0.0
-    server_cpu: float = 0.0
-    bench_cpu: float = 0.0
-    machine_cpu: float = 0.0
+    cpu: CpuTotals = field(default_factory=CpuTotals)
     sent: Counter[str] = field(default_factory=Counter)
     recorded: Counter[str] = field(default_factory=Counter)
     late: int = 0
@@ -757,10 +721,7 @@ class Scenario:
     async def snapshot(self) -> Snapshot:
         stats = await self.stats()
         return Snapshot(
-            at=time.monotonic(),
-            server_cpu=cpu_seconds(self.server.pid),
-            bench_cpu=cpu_seconds(os.getpid()),
-            machine_cpu=machine_busy_seconds(),
+            cpu=CpuReading.now(self.server.pid),
             sent=Counter(
                 {kind: sum(p.tracks[kind].sent for p in self.publishers) for kind in KINDS}
             ),
@@ -770,12 +731,7 @@ class Scenario:
         )
 
     def add(self, a: Snapshot, b: Snapshot) -> None:
-        seconds = b.at - a.at
-        cpu = b.server_cpu - a.server_cpu
-        self.seconds += seconds
-        self.server_cpu += cpu
-        self.bench_cpu += b.bench_cpu - a.bench_cpu
-        self.machine_cpu += b.machine_cpu - a.machine_cpu
+        ms_per_s = self.cpu.add(a.cpu, b.cpu)
         self.sent.update(b.sent - a.sent)
         self.recorded.update(b.recorded - a.recorded)
         self.late += b.late - a.late
@@ -783,7 +739,7 @@ class Scenario:
         self.backlog_s = max(self.backlog_s, b.stats["backlog_s"])
         self.lag_ms = max(self.lag_ms, b.stats["lag_ms"])
         self.segments += b.stats.get("segments", 0) - a.stats.get("segments", 0)
-        self.block_ms_per_s_per_stream.append(round(1000 * cpu / seconds / self.streams, 2))
+        self.block_ms_per_s_per_stream.append(round(ms_per_s / self.streams, 2))
 
     def failures(self) -> list[str]:
         return [f for p in self.publishers for f in p.failures]
@@ -861,53 +817,18 @@ async def set_up_baseline(scenario: Scenario, clip: Clip, *, publishers: int) ->
     await scenario.until_recording()
 
 
-async def measure(
-    scenarios: Sequence[Scenario],
-    *,
-    rounds: int,
-    block_s: float,
-    settle_s: float,
-    profile: bool,
-) -> None:
-    """Interleaved blocks: one scenario sends at a time, the order reversed every round."""
-    for scenario in scenarios:
-        scenario.gate.close()
-    for n in range(rounds):
-        for scenario in scenarios if n % 2 == 0 else list(reversed(scenarios)):
-            scenario.gate.open()
-            await asyncio.sleep(settle_s)  # keyframes, new segments and queues after the pause
-            profiling = profile and scenario.name == "ours"
-            if profiling:
-                scenario.wire.send({"op": "profile", "p": SERVER, "on": True})
-            start = await scenario.snapshot()
-            await asyncio.sleep(block_s)
-            end = await scenario.snapshot()
-            if profiling:
-                scenario.wire.send({"op": "profile", "p": SERVER, "on": False})
-            scenario.gate.close()
-            scenario.add(start, end)
-
-
 def figures(scenario: Scenario) -> dict[str, Any]:
-    seconds = scenario.seconds
     streams = scenario.streams
-    per_stream = scenario.server_cpu / seconds / streams
-    frames_sent = sum(scenario.sent.values())
     return {
-        "cpu_per_stream": per_stream,
+        "cpu_per_stream": scenario.cpu.server_cpu / scenario.cpu.seconds / streams,
         "streams": streams,
-        "window_s": round(seconds, 2),
-        "server_cpu_pct": round(100 * scenario.server_cpu / seconds, 1),
-        "client_cpu_pct": round(100 * scenario.bench_cpu / seconds, 1),
-        "machine_cpu_pct": round(100 * scenario.machine_cpu / seconds, 1),
+        **scenario.cpu.figures(),
         "frames_recorded_ratio": round(scenario.recorded_ratio("video"), 4),
         "audio_frames_recorded_ratio": round(scenario.recorded_ratio("audio"), 4),
         "backlog_s_max": scenario.backlog_s,
         "loop_lag_ms_max": scenario.lag_ms,
         "segments_in_blocks": scenario.segments,
-        "client_late_frames_pct": (
-            round(100 * scenario.late / frames_sent, 2) if frames_sent else None
-        ),
+        "client_late_frames_pct": late_pct(scenario.late, sum(scenario.sent.values())),
         "blocks": scenario.block_ms_per_s_per_stream,
     }
 
@@ -959,14 +880,6 @@ def written(ours: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def print_profile(path: Path, top: int = 35) -> None:
-    out = io.StringIO()
-    stats = pstats.Stats(str(path), stream=out)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    print(out.getvalue(), file=sys.stderr)
-
-
 @dataclass(frozen=True)
 class Plan:
     hearings: int
@@ -980,13 +893,10 @@ class Plan:
 
 def plan_from(args: argparse.Namespace) -> Plan:
     return Plan(
-        hearings=args.hearings or (2 if args.quick else 4),
+        **block_plan(args),
         publishers=args.publishers,
         baseline_publishers=args.baseline_publishers,
         segment_s=args.segment_seconds,
-        rounds=args.rounds or (3 if args.quick else 5),
-        block_s=args.block_seconds or (3.0 if args.quick else 6.0),
-        settle_s=1.0 if args.quick else 1.5,
     )
 
 
@@ -994,15 +904,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     plan = plan_from(args)
     hooks.check_aiortc()
     hooks.use_host_addresses(LOCALHOST)  # the clients' candidates: loopback only
-    phases: dict[str, float] = {}
-    mark = time.monotonic()
-
-    def phase(name: str) -> None:
-        nonlocal mark
-        now = time.monotonic()
-        phases[name] = round(now - mark, 2)
-        mark = now
-
+    phase = Phases()
     workdir = Path(tempfile.mkdtemp(prefix="yunting-bench-recording-"))
     profile = workdir / "node.prof" if args.profile else None
     servers: list[ServerProcess] = []
@@ -1037,6 +939,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             block_s=plan.block_s,
             settle_s=plan.settle_s,
             profile=args.profile,
+            profile_message={"op": "profile", "p": SERVER},
         )
         phase("measure")
         # Nothing arrives any more (both gates are closed): stop, then read what was written.
@@ -1047,23 +950,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             args, plan, clip, figures(ours), figures(theirs), ours_written, baseline_written
         )
     finally:
-        for scenario in scenarios:
-            try:
-                await scenario.close()
-            except Exception as e:  # keep cleaning up
-                print(f"bench: closing {scenario.name}: {e!r}", file=sys.stderr)
-        for server in servers:
-            try:
-                await stop(server)
-            except Exception as e:
-                print(f"bench: stopping {server.name}: {e!r}", file=sys.stderr)
-            if tail := server.log_tail(20):  # warnings, tracebacks: diagnostics, to stderr
-                print(f"bench: the {server.name} server's log ends:\n{tail}", file=sys.stderr)
-        if profile is not None and profile.exists():
-            print_profile(profile)
-        shutil.rmtree(workdir, ignore_errors=True)
+        await close_all(scenarios, servers, log_tails=True)
+        remove_workdir(workdir, profile)
         phase("cleanup")
-    result["phases_s"] = phases
+    result["phases_s"] = phase.seconds
     return result
 
 
@@ -1099,11 +989,7 @@ def report(
             f"up to {theirs['backlog_s_max']} s of decoded media waiting), so its CPU per "
             "stream is an underestimate (the ratio is conservative)"
         )
-    if ours["client_late_frames_pct"]:
-        warnings.append(
-            f"{ours['client_late_frames_pct']} % of our publishers' frames left over "
-            f"{int(LATE_S * 1000)} ms late: the bench process is short of CPU"
-        )
+    warnings += late_warning(ours["client_late_frames_pct"])
     taken = sum(baseline_written["taken_frames"].values())
     return {
         "bench": "recording",
@@ -1124,16 +1010,7 @@ def report(
         "baseline_cpu_ms_per_s_per_stream": round(1000 * baseline_per_stream, 3),
         "streams": ours["streams"],
         "baseline_streams": theirs["streams"],
-        "window_s": ours["window_s"],
-        "baseline_window_s": theirs["window_s"],
-        "server_cpu_pct": ours["server_cpu_pct"],
-        "baseline_cpu_pct": theirs["server_cpu_pct"],
-        "client_cpu_pct": ours["client_cpu_pct"],
-        "baseline_client_cpu_pct": theirs["client_cpu_pct"],
-        # Every process on the machine (200 = both cores busy): well above server + client
-        # means something else was running during the blocks.
-        "machine_cpu_pct": ours["machine_cpu_pct"],
-        "baseline_machine_cpu_pct": theirs["machine_cpu_pct"],
+        **cpu_comparison(ours, theirs),
         "backlog_s_max": ours["backlog_s_max"],
         "baseline_backlog_s_max": theirs["backlog_s_max"],
         "loop_lag_ms_max": ours["loop_lag_ms_max"],
@@ -1151,10 +1028,7 @@ def report(
         "baseline_backlog_s_max_whole_run": baseline_written["backlog_s_ever"],
         "client_late_frames_pct": ours["client_late_frames_pct"],
         "baseline_client_late_frames_pct": theirs["client_late_frames_pct"],
-        "bitrate_kbps": {
-            "video": round(clip.kbps("video"), 1),
-            "audio": round(clip.kbps("audio"), 1),
-        },
+        "bitrate_kbps": clip_bitrates(clip),
         # CPU ms per second per stream in each block, in the order measured: the spread shows
         # how steady the host was.
         "blocks_ms_per_s_per_stream": {"ours": ours["blocks"], "baseline": theirs["blocks"]},
@@ -1162,22 +1036,19 @@ def report(
         "publishers": plan.publishers,
         "baseline_publishers": plan.baseline_publishers,
         "segment_s": plan.segment_s,
-        "rounds": plan.rounds,
-        "block_s": plan.block_s,
-        "settle_s": plan.settle_s,
-        "video": f"VP8 {VIDEO_SIZE[0]}x{VIDEO_SIZE[1]} {FPS} fps, keyframe every {GOP // FPS} s",
-        "event_loop": "uvloop" if loop_factory() is not None else "asyncio",
-        "cores": os.cpu_count(),
-        "profiled": args.profile,
+        **run_settings(
+            rounds=plan.rounds,
+            block_s=plan.block_s,
+            settle_s=plan.settle_s,
+            profiled=args.profile,
+        ),
         "warnings": warnings,
         "error": "; ".join(errors) or None,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller and shorter, under a minute")
-    parser.add_argument("--hearings", type=int, default=0, help="our hearings (4; quick 2)")
+    parser = new_parser(__doc__)
     parser.add_argument("--publishers", type=int, default=4, help="publishers per hearing")
     parser.add_argument(
         "--baseline-publishers", type=int, default=1, help="publishers to MediaRecorder"
@@ -1185,37 +1056,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--segment-seconds", type=float, default=2.0, help="our segment length (2; the app: 10)"
     )
-    parser.add_argument("--rounds", type=int, default=0, help="interleaved rounds (5; quick 3)")
-    parser.add_argument(
-        "--block-seconds", type=float, default=0, help="measured seconds per block (6; quick 3)"
-    )
-    parser.add_argument(
-        "--profile", action="store_true", help="cProfile our server in its blocks (to stderr)"
-    )
-    parser.add_argument("--serve", choices=("node", "baseline"), help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    add_run_arguments(parser, profile_help="cProfile our server in its blocks (to stderr)")
     parser.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if min(args.publishers, args.baseline_publishers) < 1 or args.hearings < 0:
         parser.error("hearings and the baseline need at least one publisher each")
     if args.segment_seconds <= 0:
         parser.error("--segment-seconds must be > 0")
-    try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            if args.serve:
-                runner.run(serve(args.serve, args.port, args.workdir, args.profile_to))
-                return 0
-            result = runner.run(run(args))
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        print("bench: interrupted; everything it started was cleaned up", file=sys.stderr)
-        return 1
-    except Exception as e:  # set-up failed (media never flowed, a server died): say so as JSON
-        traceback.print_exc()
-        print(json.dumps({"bench": "recording", "quick": args.quick, "error": str(e)}), flush=True)
-        return 1
-    print(json.dumps(result, ensure_ascii=False), flush=True)
-    return 1 if result["error"] else 0
+    return run_bench(
+        "recording",
+        args,
+        serve=lambda: serve(args.serve, args.port, args.workdir, args.profile_to),
+        run=lambda: run(args),
+    )
 
 
 if __name__ == "__main__":

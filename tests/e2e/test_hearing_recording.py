@@ -225,6 +225,10 @@ def run_hearing_with_a_pause(
         )
         expect(judge.locator("#composite-video")).to_be_visible()
         expect(judge.locator(".rec-gap-item[data-kind=stopped]")).to_have_count(1)
+        # The pause is drawn on the timeline bar where it happened (placed by the script).
+        gap = judge.locator(".rec-bar .rec-gap-stopped")
+        assert 0 < float(gap.evaluate("e => parseFloat(e.style.left)")) < 100
+        assert float(gap.evaluate("e => e.getBoundingClientRect().width")) > 10
         judge.screenshot(path=str(screenshots / "recording-page-zh-1280x720.png"), full_page=True)
         judge.goto(f"/lang/en?next=/hearings/{hearing_id}/recording")
         expect(judge.get_by_role("heading", name="Hearing record")).to_be_visible()

@@ -218,7 +218,7 @@ class RecordingService:
             len(segments),
             extra={"hearing_id": str(hearing_id)},
         )
-        if self.on_sealed is not None:
+        if self.on_sealed is not None and segments:  # nothing recorded: nothing to render
             await self.on_sealed(hearing_id)
         return row
 

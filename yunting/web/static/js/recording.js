@@ -94,6 +94,14 @@ async function verify() {
     : t("rec.verify.some_failed", { failed, count: result.segments.length });
 }
 
+function placeTimeline() {
+  // Positions are set here, not in style attributes: the page's CSP allows no inline styles.
+  for (const element of document.querySelectorAll(".rec-bar [data-left]")) {
+    element.style.left = `${Number(element.dataset.left)}%`;
+    if (element.dataset.width) element.style.width = `${Math.max(0.3, Number(element.dataset.width))}%`;
+  }
+}
+
 function wireTimeline() {
   for (const button of document.querySelectorAll("[data-seek]")) {
     button.addEventListener("click", () => {
@@ -127,6 +135,7 @@ function wireTrackPlayers() {
   }
 }
 
+placeTimeline();
 wireTimeline();
 wireTrackPlayers();
 pollComposite();
