@@ -211,6 +211,14 @@ class TimelineItem:
     reason: str
 
 
+def position(start: datetime, end: datetime, at: datetime) -> float:
+    """Where ``at`` lies on the record from ``start`` to ``end``, in percent (0..100, clipped:
+    events before or after the record sit at its ends)."""
+    span = max((end - start).total_seconds(), 1e-6)
+    offset = (at - start).total_seconds()
+    return round(min(100.0, max(0.0, offset / span * 100)), 3)
+
+
 def build_timeline(
     *,
     start: datetime,
@@ -221,12 +229,10 @@ def build_timeline(
 ) -> list[TimelineItem]:
     """Everything that happened between the record's first and last moment, in order, placed
     on the record's time. ``hearing_events`` and ``attendance`` are (at, event, reason, who)."""
-    span = max((end - start).total_seconds(), 1e-6)
 
     def item(at: datetime, source: str, event: str, who: str, reason: str) -> TimelineItem:
         offset = (at - start).total_seconds()
-        percent = min(100.0, max(0.0, offset / span * 100))
-        return TimelineItem(at, offset, round(percent, 3), source, event, who, reason)
+        return TimelineItem(at, offset, position(start, end, at), source, event, who, reason)
 
     items = [
         item(at, "hearing", event, who, reason)

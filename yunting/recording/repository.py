@@ -4,7 +4,7 @@ a segment row and its ledger entry are committed together or not at all."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -179,12 +179,8 @@ async def count_segments(conn: AsyncConnection, hearing_id: UUID) -> tuple[int, 
             )
         )
     ).one()
-    latest = row[1]
-    if isinstance(latest, str):  # SQLite's max() returns the stored text, not the type
-        latest = datetime.fromisoformat(latest)
-    if latest is not None and latest.tzinfo is None:
-        latest = latest.replace(tzinfo=UTC)
-    return int(row[0]), latest
+    # max() keeps the column's type (UtcDateTime): aware UTC on every database.
+    return int(row[0]), row[1]
 
 
 @dataclass(frozen=True, slots=True)

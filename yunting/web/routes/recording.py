@@ -17,6 +17,7 @@ from yunting.recording import repository as repo
 from yunting.recording.playback import (
     RecordView,
     build_timeline,
+    position,
     record_view,
     verify_record,
 )
@@ -207,17 +208,11 @@ async def recording_page(
             attendance=[(a.at, a.event, a.reason, a.display_name) for a in attendance],
             recording_events=view.events,
         )
-    span = (
-        (view.ended_at - view.started_at).total_seconds()
-        if view.started_at is not None and view.ended_at is not None
-        else 0.0
-    )
 
     def percent(at: datetime) -> float:
-        if view.started_at is None or span <= 0:
+        if view.started_at is None or view.ended_at is None:
             return 0.0
-        offset = (at - view.started_at).total_seconds()
-        return round(min(100.0, max(0.0, offset / span * 100)), 3)
+        return position(view.started_at, view.ended_at, at)
 
     return await page(
         request,
@@ -227,7 +222,6 @@ async def recording_page(
             "case": detail.case,
             "view": view,
             "timeline": timeline,
-            "span_s": span,
             "percent": percent,
             "data": _view_json(resources, view),
             "strings": client_strings(request, "recording"),
