@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest unit integration e2e browser services bench clean
+.PHONY: run test lint typecheck pytest unit integration e2e browser fonts services bench clean
 
 # Virtualenv + dependencies, redone only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -19,10 +19,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) fonts
 	$(BIN)/yunting migrate
 	$(BIN)/yunting demo
 	$(BIN)/yunting serve --host $(HOST) --port $(PORT)
+
+# The CJK font of the proof-of-service certificate (电子送达凭证), drawn into the PDF.
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+fonts:
+	@test -f $(CJK_FONT) || { \
+	  echo "installing fonts-noto-cjk (the certificate's CJK font)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; }
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
 browser:
@@ -37,10 +44,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser fonts
 	$(BIN)/pytest -q
 
-unit: $(STAMP)
+unit: $(STAMP) fonts
 	$(BIN)/pytest -q tests/unit
 
 integration: $(STAMP)

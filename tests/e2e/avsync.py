@@ -66,7 +66,7 @@ def write_sync_sources(
     fps: int = 30,
     period_s: float = 1.0,
     seconds: float = 2.0,
-    flash_frames: int = 2,
+    flash_frames: int = 5,
     beep_s: float = 0.06,
     sample_rate: int = SAMPLE_RATE,
 ) -> tuple[Path, Path]:
@@ -76,9 +76,13 @@ def write_sync_sources(
     A flash of ``flash_frames`` frames and a beep of ``beep_s`` start together in the middle of
     every period: in the middle rather than at its start so that the very first one already
     follows darkness and silence (an edge at a file's first instant cannot be told from the
-    start of a recording) and no event sits on the loop's seam. Two flash frames survive
-    Chromium dropping a 30 fps source to 20 fps. A small marker moves across the dark picture
-    so no two frames of a loop are alike and no encoder settles into skipping frames.
+    start of a recording) and no event sits on the loop's seam. The flash lasts five frames
+    (167 ms at 30 fps), longer than two frame intervals of a 15 fps composite: a composite
+    samples the picture at its own rate, and as a 1 s period is a whole number of its frames,
+    a shorter flash that falls between two samples once falls between them every time until
+    the track restarts (that lost every flash of a CI run but two). A small marker moves
+    across the dark picture so no two frames of a loop are alike and no encoder settles into
+    skipping frames.
 
     The y4m holds one frame less than ``seconds``: at the end of the file Chromium's
     ``Y4mFileParser`` rewinds and reads the first frame without moving past it, so every
@@ -156,6 +160,7 @@ class AvOffset:
     offsets_ms: tuple[float, ...]
     flash_times: tuple[float, ...]
     beep_times: tuple[float, ...]
+    paired_at: tuple[float, ...] = ()  # the flash of each offset, on the caller's clock
 
     @property
     def count(self) -> int:
@@ -343,9 +348,39 @@ def av_offsets(
         )
     )
     offsets: list[float] = []
+    paired_at: list[float] = []
     if beeps:
         for flash in flashes:
             nearest = min(beeps, key=lambda beep: abs(beep - flash))
             if abs(nearest - flash) <= max_offset_s:
                 offsets.append((nearest - flash) * 1000)
-    return AvOffset(offsets_ms=tuple(offsets), flash_times=tuple(flashes), beep_times=tuple(beeps))
+                paired_at.append(flash)
+    return AvOffset(
+        offsets_ms=tuple(offsets),
+        flash_times=tuple(flashes),
+        beep_times=tuple(beeps),
+        paired_at=tuple(paired_at),
+    )
+
+
+def offset_changes(
+    measured: AvOffset, reference: AvOffset, *, max_apart_s: float = MAX_OFFSET_S
+) -> tuple[float, ...]:
+    """``measured``'s offset minus ``reference``'s at the same flash: each pair of ``measured``
+    against the reference pair whose flash is nearest on the same clock, if within
+    ``max_apart_s``. Both must be measured on one clock (the files' starts given on it).
+
+    Pair by pair rather than median against median: the fake devices' offset wanders on a
+    loaded host (Chromium paces its fake camera by a timer that runs late under load, so the
+    picture slips against the sound by tens to hundreds of ms over a minute), and the
+    recording must be judged against what the browser had at the same moment."""
+    if not reference.paired_at:
+        return ()
+    changes: list[float] = []
+    for at, offset in zip(measured.paired_at, measured.offsets_ms, strict=True):
+        nearest = min(
+            range(len(reference.paired_at)), key=lambda i: abs(reference.paired_at[i] - at)
+        )
+        if abs(reference.paired_at[nearest] - at) <= max_apart_s:
+            changes.append(offset - reference.offsets_ms[nearest])
+    return tuple(changes)

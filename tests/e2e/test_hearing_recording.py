@@ -18,17 +18,18 @@ import json
 import os
 import re
 import signal
+import statistics
 import time
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
-from tests.e2e.avsync import AvOffset, av_offsets, fake_capture_args, write_sync_sources
+from tests.e2e.avsync import av_offsets, fake_capture_args, offset_changes, write_sync_sources
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -44,6 +45,7 @@ from tests.e2e.room_support import (
     PLAINTIFF,
     PLAINTIFF_PHONE,
     admit,
+    code_from_outbox,
     judge_enters_room,
     new_context,
     party_enters_lobby,
@@ -70,14 +72,22 @@ RENDER_TIMEOUT_MS = 240_000
 # captured a little before it reached the recorder.
 CAPTURE_SLACK = timedelta(milliseconds=600)
 
-LOCAL_RECORD = """async (ms) => {
-  const stream = window.yuntingRoom.localStream();
-  const recorder = new MediaRecorder(stream, { mimeType: "video/webm;codecs=vp8,opus" });
+# The browser's own recording of the plaintiff's open stream (the fixture is not at zero, and
+# its offset wanders on a loaded host), from just after the start to just before the close;
+# its wall-clock start places it on the record's clock.
+START_LOCAL_RECORD = """() => new Promise((resolve, reject) => {
+  const recorder = new MediaRecorder(window.yuntingRoom.localStream(),
+                                     { mimeType: "video/webm;codecs=vp8,opus" });
   const chunks = [];
   recorder.ondataavailable = (event) => chunks.push(event.data);
-  const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+  recorder.onstart = () => resolve(Date.now());
+  recorder.onerror = (event) => reject(event.error);
+  window.testReference = { recorder, chunks };
   recorder.start(1000);
-  await new Promise((resolve) => setTimeout(resolve, ms));
+})"""
+STOP_LOCAL_RECORD = """async () => {
+  const { recorder, chunks } = window.testReference;
+  const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
   recorder.stop();
   await stopped;
   const url = await new Promise((resolve, reject) => {
@@ -127,6 +137,19 @@ def fetch(page: Page, url: str, target: Path) -> Path:
     return target
 
 
+def record_link_from_outbox(context: BrowserContext, phone: str) -> str:
+    """The link to the hearing's record the court sent by SMS to ``phone``."""
+    outbox = context.new_page()
+    try:
+        outbox.goto("/dev/outbox")
+        row = outbox.locator("tbody tr", has_text=phone).filter(has_text="庭审录像").first
+        match = re.search(r"https?://\S+?/recording\b", row.inner_text())
+        assert match, row.inner_text()
+        return match.group(0)
+    finally:
+        outbox.close()
+
+
 def act(judge: Page, action: str, *, confirm: bool = False) -> None:
     judge.get_by_role("button", name=action, exact=True).click()
     if confirm:
@@ -151,7 +174,8 @@ def decode(path: Path) -> tuple[str, int, float, int]:
 
 def close_hearing(judge: Page) -> None:
     act(judge, "闭庭", confirm=True)
-    expect(judge.get_by_role("heading", name="庭审已结束")).to_be_visible()
+    # The close waits for the open segments to be written and the manifest sealed.
+    expect(judge.get_by_role("heading", name="庭审已结束")).to_be_visible(timeout=20_000)
 
 
 def test_a_hearing_of_three_is_recorded_sealed_verified_and_rendered(
@@ -201,10 +225,8 @@ def run_hearing_with_a_pause(
         expect(rec).to_have_attribute("data-rec", "recording")
         expect(rec).to_contain_text("录制中")
         expect(plaintiff.locator("#rec-indicator")).to_be_hidden()
-        # The browser's own recording of the plaintiff's open stream: the fixture's offset.
-        reference = plaintiff.evaluate(LOCAL_RECORD, 5000)
-        (tmp_path / "reference.webm").write_bytes(base64.b64decode(reference))
-        judge.wait_for_timeout(4000)
+        reference_started_ms = plaintiff.evaluate(START_LOCAL_RECORD)
+        judge.wait_for_timeout(9000)
         judge.screenshot(path=str(screenshots / "recording-room-judge-zh-1280x720.png"))
 
         act(judge, "休庭")
@@ -214,6 +236,8 @@ def run_hearing_with_a_pause(
         act(judge, "继续开庭")
         expect(rec).to_have_attribute("data-rec", "recording")
         judge.wait_for_timeout(9500)
+        reference = plaintiff.evaluate(STOP_LOCAL_RECORD)
+        (tmp_path / "reference.webm").write_bytes(base64.b64decode(reference))
         close_hearing(judge)
 
         # The playback page: the composite renders with its progress shown, then plays.
@@ -235,6 +259,27 @@ def run_hearing_with_a_pause(
         expect(judge.locator("#rec-verification")).to_contain_text("match the evidence ledger")
         judge.screenshot(path=str(screenshots / "recording-page-en-1280x720.png"), full_page=True)
 
+        # The judge shares the record with the parties (a link goes out by SMS); the defendant
+        # opens the link, proves who they are with a code, and plays the same composite.
+        judge.locator("#f-share-reason").fill("当事人申请查阅")
+        expect(judge.locator("input[name=notify]")).to_be_checked()
+        judge.locator("#rec-share-toggle").click()
+        expect(judge.locator("#rec-sharing")).to_have_attribute("data-shared", "yes")
+        viewer = defendant_context.new_page()
+        viewer.goto(record_link_from_outbox(defendant_context, DEFENDANT_PHONE))
+        viewer.get_by_role("button", name="发送验证码").click()
+        expect(viewer.locator("#rec-party-sent")).to_be_visible()
+        viewer.get_by_label("验证码", exact=True).fill(
+            code_from_outbox(defendant_context, DEFENDANT_PHONE)
+        )
+        viewer.get_by_role("button", name="核验", exact=True).click()
+        expect(viewer.locator("#rec-party-notice")).to_be_visible()
+        expect(viewer.locator("#rec-sharing")).to_have_count(0)
+        expect(viewer.locator("#rec-verification")).to_have_attribute("data-state", "ok")
+        expect(viewer.locator("#composite-video")).to_be_visible()
+        viewer.wait_for_function("document.getElementById('composite-video').readyState >= 1")
+        viewer.screenshot(path=str(screenshots / "recording-party-zh-1280x720.png"), full_page=True)
+
         data = api(judge, f"/api/hearings/{hearing_id}/recording")
         verification = api(judge, f"/api/hearings/{hearing_id}/recording/verification")
         files: dict[str, Path] = {}
@@ -251,6 +296,7 @@ def run_hearing_with_a_pause(
             "files": files,
             "composite": composite,
             "ids": ids,
+            "reference_started_at": datetime.fromtimestamp(reference_started_ms / 1000, UTC),
         }
     finally:
         for context in (judge_context, plaintiff_context, defendant_context):
@@ -332,35 +378,44 @@ def check_record(record: dict[str, Any], tmp_path: Path, screenshots: Path) -> N
     index = [t["participant_id"] for t in videos].index(plaintiff)
     cell = grid_layout(len(videos), width, height)[index]
     composite = av_offsets(record["composite"], region=(cell.x, cell.y, cell.width, cell.height))
-    reference = av_offsets(tmp_path / "reference.webm")
+    reference = av_offsets(
+        [(tmp_path / "reference.webm", (record["reference_started_at"] - started).total_seconds())]
+    )
+    # Each pair against the browser's at the same flash; the composite against the tracks.
+    recorded_vs_browser = offset_changes(tracks, reference)
+    composite_vs_recorded = offset_changes(composite, tracks)
     figures = {
-        name: _figures(result)
-        for name, result in (
-            ("browser_own_recording", reference),
-            ("recorded_tracks", tracks),
-            ("composite", composite),
-        )
+        "browser_own_recording": _figures(reference.offsets_ms),
+        "recorded_tracks": _figures(tracks.offsets_ms),
+        "composite": _figures(composite.offsets_ms),
+        "recorded_minus_browser": _figures(recorded_vs_browser),
+        "composite_minus_recorded": _figures(composite_vs_recorded),
     }
     (screenshots / "avsync.json").write_text(json.dumps(figures, indent=2))
     print(f"A/V offset (audio minus video, ms): {json.dumps(figures)}")
-    for result in (reference, tracks, composite):
-        assert result.count >= 3, figures
-    assert reference.median_ms is not None
-    assert tracks.median_ms is not None
-    assert composite.median_ms is not None
+    # The hearing is ~20 s in session, a flash a second: most of them are found and paired.
+    for changes in (recorded_vs_browser, composite_vs_recorded):
+        assert len(changes) >= 10, figures
     # Lip sync: the record must not move sound against picture by more than a broadcast's
     # tolerance (ITU-R BT.1359: detectable beyond +45 / -125 ms) over what the browser itself
-    # captured.
-    assert -125 <= tracks.median_ms - reference.median_ms <= 90, figures
-    assert -125 <= composite.median_ms - reference.median_ms <= 90, figures
+    # captured at the same moment, typically, and no segment is misplaced by more than a
+    # frame interval beyond it (a segment placed by arrival instead of capture time was
+    # ~150 ms off on a loaded host).
+    assert -125 <= statistics.median(recorded_vs_browser) <= 90, figures
+    assert all(-125 - 67 <= change <= 90 + 67 for change in recorded_vs_browser), figures
+    # The composite shows, at each of its frames, the latest picture due: a flash appears at
+    # the first composite frame after it, up to one frame interval (67 ms at 15 fps) after
+    # the recorded track has it, while the sound keeps its place. Measured: 45-56 ms.
+    frame_ms = 1000 / fps
+    assert -frame_ms - 45 <= statistics.median(composite_vs_recorded) <= 45, figures
 
 
-def _figures(result: AvOffset) -> dict[str, Any]:
+def _figures(values: Sequence[float]) -> dict[str, Any]:
     return {
-        "pairs": result.count,
-        "median_ms": None if result.median_ms is None else round(result.median_ms, 1),
-        "min_ms": None if result.min_ms is None else round(result.min_ms, 1),
-        "max_ms": None if result.max_ms is None else round(result.max_ms, 1),
+        "pairs": len(values),
+        "median_ms": round(statistics.median(values), 1) if values else None,
+        "min_ms": round(min(values), 1) if values else None,
+        "max_ms": round(max(values), 1) if values else None,
     }
 
 
@@ -418,12 +473,21 @@ def test_a_crash_mid_hearing_keeps_every_closed_segment_and_records_the_gap(
                 context.close()
     assert verification["ok"], verification
     # Every segment committed before the crash is still there, decodes and verifies.
-    committed = {s["id"] for t in before["tracks"] for s in t["segments"]}
-    assert committed <= set(fetched)
-    for segment_id in committed:
-        _, count, seconds, _ = decode(fetched[segment_id])
-        assert count > 0
-        assert seconds > 1.0
+    committed = {s["id"]: s for t in before["tracks"] for s in t["segments"]}
+    assert committed.keys() <= fetched.keys()
+    for segment_id, segment in committed.items():
+        kind, count, seconds, width = decode(fetched[segment_id])
+        if kind == "video":
+            assert count == segment["frames"], segment
+            assert width == segment["width"], segment
+        else:
+            assert count > 0, segment
+        # A segment that ran its length holds more than a second; one cut short by a keyframe
+        # of another size (the browser's encoder ramping up its resolution) may hold a frame.
+        if segment["close_reason"] == "rotate":
+            assert seconds > 1.0, segment
+    recorded_s = sum(s["duration_ms"] for s in committed.values() if s["width"] is not None) / 1000
+    assert recorded_s > 4.0, list(committed.values())
     # The gap: from the last segment before the crash to the restart, with its times.
     (gap,) = [i for i in after["interruptions"] if i["kind"] == "gap"]
     gap_start, gap_end = when(gap["start"]), when(gap["end"])

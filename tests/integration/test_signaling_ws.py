@@ -241,7 +241,12 @@ async def test_bad_tokens_and_floods_close_with_documented_codes(node: Node) -> 
         for _ in range(400):
             await plaintiff.ws.send(beat)
     assert (await plaintiff.closed_with())[0] == 4429
-    assert plaintiff.types().count("error") == 1
+    # One error per run of dropped messages: a loaded machine may let the bucket refill (20/s)
+    # mid-flood, which starts a new run and one more error, never one per message.
+    errors = [f for f in plaintiff.frames if f["type"] == "error"]
+    assert errors
+    assert {f["code"] for f in errors} == {"rate_limited"}
+    assert len(errors) <= 5, errors
     await judge.send({"type": "lock", "reason": "full"})
     assert (await judge.next("hearing_state"))["locked"] is True
     await judge.close()

@@ -12,7 +12,13 @@ import av
 import numpy as np
 import pytest
 
-from tests.e2e.avsync import av_offsets, beep_times, flash_times, write_sync_sources
+from tests.e2e.avsync import (
+    av_offsets,
+    beep_times,
+    flash_times,
+    offset_changes,
+    write_sync_sources,
+)
 
 FPS = 30
 RATE = 48_000  # Opus's own rate; Chromium's fake microphone file is 44.1 kHz (see avsync)
@@ -165,3 +171,33 @@ def test_a_region_finds_one_tile_s_flashes_in_a_composite(
     result = av_offsets(path, region=(0, 0, 80, 45))
     assert result.count == 3, result
     assert result.median_ms == pytest.approx(0, abs=TOLERANCE_MS)
+
+
+def test_offsets_are_compared_flash_by_flash_on_one_clock(
+    tmp_path: Path, sources: tuple[list[Any], Any]
+) -> None:
+    # A "reference" that began 1.2 s later on the caller's clock (its flashes at 1.7, 2.7 and
+    # 3.7 s) with the sound 80 ms late, and a "recording" of 3 + 3 s from 0 s with the sound
+    # 30 ms late: only the recording's flashes at 1.5 .. 3.5 s have a reference flash near them
+    # (within 0.4 s), and each is compared with that one.
+    pictures, sound = sources
+    reference = av_offsets(
+        [(write_webm(tmp_path / "r.webm", pictures=pictures, sound=delayed(sound, 80)), 1.2)]
+    )
+    recording = av_offsets(
+        [
+            (write_webm(tmp_path / "a.webm", pictures=pictures, sound=delayed(sound, 30)), 0.0),
+            (write_webm(tmp_path / "b.webm", pictures=pictures, sound=delayed(sound, 30)), 3.0),
+        ]
+    )
+    assert recording.paired_at == pytest.approx((0.5, 1.5, 2.5, 3.5, 4.5, 5.5), abs=0.04)
+
+    changes = offset_changes(recording, reference)
+
+    assert changes == pytest.approx((-50, -50, -50), abs=TOLERANCE_MS)
+    assert offset_changes(recording, reference, max_apart_s=0.1) == ()
+    silent = av_offsets(
+        tmp_path / "a.webm", write_webm(tmp_path / "silent.webm", sound=np.zeros_like(sound))
+    )
+    assert silent.count == 0
+    assert offset_changes(recording, silent) == ()  # nothing to compare with

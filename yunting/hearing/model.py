@@ -52,6 +52,11 @@ class Role(StrEnum):
 S = TypeVar("S", bound=StrEnum)
 
 STAFF_ROLES: frozenset[Role] = frozenset({Role.JUDGE, Role.CLERK})
+# Who may open a hearing's record from their own link where the court shares it: the parties
+# and their counsel, not witnesses, interpreters or the public.
+RECORD_VIEWER_ROLES: frozenset[Role] = frozenset(
+    {Role.PLAINTIFF, Role.DEFENDANT, Role.THIRD_PARTY, Role.COUNSEL}
+)
 
 
 class HearingState(StrEnum):
@@ -395,6 +400,8 @@ class Hearing:
     state: HearingState
     title: str
     locked: bool
+    # The court lets the parties (not witnesses or observers) open the hearing's record.
+    recording_shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)

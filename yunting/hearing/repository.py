@@ -86,6 +86,7 @@ def _hearing(row: Row[Any]) -> Hearing:
         state=HearingState(row.state),
         title=row.title,
         locked=row.locked,
+        recording_shared=row.recording_shared,
     )
 
 
@@ -229,6 +230,7 @@ async def insert_hearing(conn: AsyncConnection, hearing: Hearing, *, at: datetim
             recording_required=hearing.recording_required,
             state=hearing.state.value,
             locked=hearing.locked,
+            recording_shared=hearing.recording_shared,
             created_at=at,
         )
     )
@@ -281,6 +283,12 @@ async def set_hearing_state(
 
 async def set_hearing_locked(conn: AsyncConnection, hearing_id: UUID, *, locked: bool) -> None:
     await conn.execute(update(hearings).where(hearings.c.id == hearing_id).values(locked=locked))
+
+
+async def set_recording_shared(conn: AsyncConnection, hearing_id: UUID, *, shared: bool) -> None:
+    await conn.execute(
+        update(hearings).where(hearings.c.id == hearing_id).values(recording_shared=shared)
+    )
 
 
 # Participants ---------------------------------------------------------------------------------

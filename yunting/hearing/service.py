@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -28,6 +29,8 @@ from yunting.hearing.errors import (
 from yunting.hearing.model import (
     ACTION_PERMISSION,
     FINAL_HEARING_STATES,
+    RECORD_VIEWER_ROLES,
+    STAFF_ROLES,
     Actor,
     ActorKind,
     Case,
@@ -445,17 +448,67 @@ class HearingService:
             if hearing.state in FINAL_HEARING_STATES:
                 raise IllegalTransitionError(f"the hearing is {hearing.state}")
             await repo.set_hearing_locked(conn, hearing.id, locked=locked)
-            await self._audit(
+            await self._audit_hearing(
                 conn,
                 actor=actor,
-                entity="hearing",
-                entity_id=hearing.id,
+                hearing=hearing,
+                action="hearing.lock" if locked else "hearing.unlock",
+                reason="",
+            )
+
+    async def set_recording_shared(
+        self, *, actor: Actor, hearing_id: UUID, shared: bool, reason: str
+    ) -> Hearing:
+        """Let the hearing's parties open its record, or stop letting them. The presiding judge
+        decides (recording control); who and why go into the audit trail."""
+        async with self._db.transaction() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id, for_update=True)
+            self._require(
+                actor,
+                Permission.RECORDING_CONTROL,
+                court_id=hearing.court_id,
+                hearing_id=hearing.id,
+            )
+            if hearing.recording_shared != shared:
+                await repo.set_recording_shared(conn, hearing.id, shared=shared)
+                await self._audit_hearing(
+                    conn,
+                    actor=actor,
+                    hearing=hearing,
+                    action="recording.share" if shared else "recording.unshare",
+                    reason=reason,
+                )
+        logger.info(
+            "recording of hearing %s %s parties",
+            hearing_id,
+            "shared with" if shared else "withdrawn from",
+            extra={"hearing_id": str(hearing_id)},
+        )
+        return replace(hearing, recording_shared=shared)
+
+    async def note_record_opened(self, *, participant_id: UUID) -> None:
+        """A party opened the hearing's record (after proving who they are): the court can say
+        who saw it, and when."""
+        async with self._db.transaction() as conn:
+            participant = await repo.get_participant(conn, participant_id)
+            if participant is None:
+                raise NotFoundError("no such participant")
+            hearing = await repo.get_hearing(conn, participant.hearing_id)
+            if hearing is None:
+                raise NotFoundError("no such hearing")
+            await repo.insert_audit_event(
+                conn,
+                at=self._clock.now(),
+                entity="participant",
+                entity_id=participant.id,
                 hearing_id=hearing.id,
                 case_id=hearing.case_id,
-                action="hearing.lock" if locked else "hearing.unlock",
+                action="recording.opened",
                 from_state=None,
                 to_state=None,
-                reason="",
+                actor_kind=ActorKind.PARTICIPANT.value,
+                actor_id=participant.id,
+                reason="one-time code",
             )
 
     # Participants -----------------------------------------------------------------------------
@@ -655,12 +708,20 @@ class HearingService:
         self._require(actor, Permission.PARTICIPANT_ISSUE_LINK, court_id=hearing.court_id)
         if participant.state is ParticipantState.REMOVED:
             raise ConflictError("the participant was removed from this hearing")
-        if hearing.state in FINAL_HEARING_STATES:
+        # After the close, a link opens only the record, where the court shares it.
+        for_record = (
+            hearing.state is HearingState.CLOSED
+            and hearing.recording_shared
+            and participant.role in RECORD_VIEWER_ROLES
+        )
+        if hearing.state in FINAL_HEARING_STATES and not for_record:
             raise ConflictError(f"the hearing is {hearing.state}")
         now = self._clock.now()
         # A link outlives the hearing's scheduled end by a day at most, and never the TTL.
         hearing_end = hearing.scheduled_start + timedelta(minutes=hearing.expected_minutes)
         expires_at = min(now + self._join_ttl, max(hearing_end + timedelta(days=1), now))
+        if for_record:
+            expires_at = now + self._join_ttl
         claims = JoinClaims(
             jti=new_jti(),
             hearing_id=hearing.id,
@@ -695,7 +756,7 @@ class HearingService:
         return IssuedLink(
             participant_id=participant.id,
             token=token,
-            url=f"{self._base_url}/j/{token}",
+            url=f"{self._base_url}/j/{token}" + ("/recording" if for_record else ""),
             expires_at=claims.expires_at,
         )
 
@@ -809,8 +870,10 @@ class HearingService:
             )
         return count
 
-    async def verify_join_token(self, *, token: str) -> JoinClaims:
+    async def verify_join_token(self, *, token: str, for_record: bool = False) -> JoinClaims:
         """Check signature, expiry and revocation; the participant must still be in the hearing.
+        ``for_record``: the link opens the record of a closed hearing (where the court shares
+        it, which the caller checks), not the hearing itself.
 
         Raises ``InvalidTokenError`` (reason: malformed, bad_signature, expired, revoked, removed,
         hearing_over).
@@ -833,7 +896,8 @@ class HearingService:
                 reason="removed",
                 participant_id=pid if participant is not None else None,
             )
-        if hearing is None or hearing.state in FINAL_HEARING_STATES:
+        closed_record = for_record and hearing is not None and hearing.state is HearingState.CLOSED
+        if hearing is None or (hearing.state in FINAL_HEARING_STATES and not closed_record):
             raise InvalidTokenError(
                 "the hearing is over", reason="hearing_over", participant_id=pid
             )
@@ -855,39 +919,117 @@ class HearingService:
     ) -> list[NoticeResult]:
         """Send each invited participant (not staff) a notice with a fresh join link, by SMS and
         email where the person has them. Links are committed before any message leaves."""
-        links: list[tuple[Participant, Person, IssuedLink]] = []
-        async with self._db.transaction() as conn:
-            hearing = await self._load_hearing(conn, actor, hearing_id)
+
+        def allowed(hearing: Hearing) -> None:
             self._require(actor, Permission.NOTICE_SEND, court_id=hearing.court_id)
-            case = await repo.get_case(conn, hearing.case_id)
-            if case is None:
-                raise NotFoundError(f"no case {hearing.case_id}")
             if hearing.state in FINAL_HEARING_STATES:
                 raise ConflictError(f"the hearing is {hearing.state}")
-            parts = await repo.list_participants(conn, hearing.id)
-            people = await repo.get_persons(conn, [p.person_id for p in parts])
-            for part in parts:
-                if part.role in (Role.JUDGE, Role.CLERK) or part.state is ParticipantState.REMOVED:
-                    continue
-                link = await self._issue_link(conn, actor=actor, participant_id=part.id)
-                links.append((part, people[part.person_id], link))
-        results: list[NoticeResult] = []
-        local_start = hearing.scheduled_start.astimezone(self._tz)
-        when = local_start.strftime("%Y-%m-%d %H:%M")
-        for part, person, link in links:
+
+        def compose(
+            case: Case, hearing: Hearing, person: Person, link: IssuedLink
+        ) -> tuple[str, str, str]:
+            when = hearing.scheduled_start.astimezone(self._tz).strftime("%Y-%m-%d %H:%M")
             sms = (
                 f"【{case.number}】{person.name}，您好：本案定于{when}在线开庭，"
                 f"请点击链接核验身份并入庭：{link.url}"
             )
-            email_body = (
+            email = (
                 f"{person.name}，您好：\n\n"
                 f"{case.number}《{case.title}》定于 {when}（北京时间）在线开庭。\n"
                 f"请在开庭前打开以下链接，核验身份、检查摄像头和麦克风后进入候庭室：\n{link.url}\n\n"
                 f"Hearing notice: case {case.number} is scheduled for an online hearing at {when} "
                 f"(Beijing time). Open the link above to verify your identity and join.\n"
             )
+            return sms, f"开庭通知 Hearing notice — {case.number}", email
+
+        return await self._send_links(
+            actor=actor,
+            hearing_id=hearing_id,
+            sender=sender,
+            allowed=allowed,
+            recipients=lambda p: p.role not in STAFF_ROLES,
+            compose=compose,
+            action="hearing.notices_sent",
+        )
+
+    async def send_record_links(
+        self, *, actor: Actor, hearing_id: UUID, sender: MessageSender
+    ) -> list[NoticeResult]:
+        """Tell the parties and their counsel that the court shares the closed hearing's record,
+        each with a fresh link to it, by SMS and email where the person has them. The links are
+        committed before any message leaves."""
+
+        def allowed(hearing: Hearing) -> None:
+            self._require(
+                actor,
+                Permission.RECORDING_CONTROL,
+                court_id=hearing.court_id,
+                hearing_id=hearing.id,
+            )
+            if hearing.state is not HearingState.CLOSED or not hearing.recording_shared:
+                raise ConflictError("only a closed hearing's shared record can be sent")
+
+        def compose(
+            case: Case, hearing: Hearing, person: Person, link: IssuedLink
+        ) -> tuple[str, str, str]:
+            until = link.expires_at.astimezone(self._tz).strftime("%Y-%m-%d")
+            sms = (
+                f"【{case.number}】{person.name}，您好：法院已允许您查看本案庭审录像，"
+                f"请点击链接核验身份后查看（{until}前有效）：{link.url}"
+            )
+            email = (
+                f"{person.name}，您好：\n\n法院已允许您查看{case.number}《{case.title}》"
+                f"的庭审录像。请打开以下链接，用验证码核验身份后查看（{until}前有效）："
+                f"\n{link.url}\n\nThe court has made the record of the hearing in case "
+                f"{case.number} available to you. Open the link above and verify your "
+                f"identity with a one-time code to view it (until {until}).\n"
+            )
+            return sms, f"庭审录像 Hearing record — {case.number}", email
+
+        return await self._send_links(
+            actor=actor,
+            hearing_id=hearing_id,
+            sender=sender,
+            allowed=allowed,
+            recipients=lambda p: p.role in RECORD_VIEWER_ROLES,
+            compose=compose,
+            action="recording.links_sent",
+        )
+
+    async def _send_links(
+        self,
+        *,
+        actor: Actor,
+        hearing_id: UUID,
+        sender: MessageSender,
+        allowed: Callable[[Hearing], None],
+        recipients: Callable[[Participant], bool],
+        compose: Callable[[Case, Hearing, Person, IssuedLink], tuple[str, str, str]],
+        action: str,
+    ) -> list[NoticeResult]:
+        """Issue a fresh link to each chosen participant (not removed) in one transaction, then
+        send it by SMS and email where the person has them (``compose`` gives the SMS text, the
+        mail's subject and body), then note how many left in the audit trail."""
+        links: list[tuple[Participant, Person, IssuedLink]] = []
+        async with self._db.transaction() as conn:
+            hearing = await self._load_hearing(conn, actor, hearing_id)
+            allowed(hearing)
+            case = await repo.get_case(conn, hearing.case_id)
+            if case is None:
+                raise NotFoundError(f"no case {hearing.case_id}")
+            parts = await repo.list_participants(conn, hearing.id)
+            people = await repo.get_persons(conn, [p.person_id for p in parts])
+            for part in parts:
+                if not recipients(part) or part.state is ParticipantState.REMOVED:
+                    continue
+                link = await self._issue_link(conn, actor=actor, participant_id=part.id)
+                links.append((part, people[part.person_id], link))
+        results: list[NoticeResult] = []
+        for part, person, link in links:
+            sms, subject, email = compose(case, hearing, person, link)
+            messages = []
             if person.phone:
-                sent = await sender.send(
+                messages.append(
                     OutgoingMessage(
                         channel=Channel.SMS,
                         recipient=person.phone,
@@ -896,31 +1038,23 @@ class HearingService:
                         reference=str(part.id),
                     )
                 )
-                results.append(NoticeResult(part.id, Channel.SMS, sent.id))
             if person.email:
-                sent = await sender.send(
+                messages.append(
                     OutgoingMessage(
                         channel=Channel.EMAIL,
                         recipient=person.email,
-                        subject=f"开庭通知 Hearing notice — {case.number}",
-                        body=email_body,
+                        subject=subject,
+                        body=email,
                         purpose=MessagePurpose.HEARING_NOTICE,
                         reference=str(part.id),
                     )
                 )
-                results.append(NoticeResult(part.id, Channel.EMAIL, sent.id))
+            for message in messages:
+                sent = await sender.send(message)
+                results.append(NoticeResult(part.id, message.channel, sent.id))
         async with self._db.transaction() as conn:
-            await self._audit(
-                conn,
-                actor=actor,
-                entity="hearing",
-                entity_id=hearing.id,
-                hearing_id=hearing.id,
-                case_id=hearing.case_id,
-                action="hearing.notices_sent",
-                from_state=None,
-                to_state=None,
-                reason=f"{len(results)} messages",
+            await self._audit_hearing(
+                conn, actor=actor, hearing=hearing, action=action, reason=f"{len(results)} messages"
             )
         return results
 
@@ -992,6 +1126,23 @@ class HearingService:
             )
             for row in rows
         ]
+
+    async def _audit_hearing(
+        self, conn: AsyncConnection, *, actor: Actor, hearing: Hearing, action: str, reason: str
+    ) -> None:
+        """An audit event about the hearing itself (no state change)."""
+        await self._audit(
+            conn,
+            actor=actor,
+            entity="hearing",
+            entity_id=hearing.id,
+            hearing_id=hearing.id,
+            case_id=hearing.case_id,
+            action=action,
+            from_state=None,
+            to_state=None,
+            reason=reason,
+        )
 
     async def _audit(
         self,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 
 from yunting.infra.db import UtcDateTime, metadata
@@ -74,6 +75,8 @@ hearings = Table(
     Column("recording_required", Boolean, nullable=False),
     Column("state", String(16), nullable=False),
     Column("locked", Boolean, nullable=False, default=False),
+    # The court lets the hearing's parties open its record (changes are in the audit trail).
+    Column("recording_shared", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_hearings_court_start", "court_id", "scheduled_start"),
 )

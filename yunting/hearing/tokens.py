@@ -41,12 +41,44 @@ def derive_key(secret: str, purpose: str) -> bytes:
     return hmac.new(secret.encode(), f"yunting:{purpose}".encode(), hashlib.sha256).digest()
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Base64url without padding (RFC 4648 §5), as in JWS."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# A signed value is kept short: it travels as a cookie. A longer value is not one we made.
+SIGNED_VALUE_MAX_LENGTH = 512
+
+
+def sign_value(key: bytes, data: dict[str, object], *, context: bytes = b"") -> str:
+    """``data`` as base64url(canonical JSON) "." base64url(HMAC-SHA256 over ``context`` and the
+    payload): a short-lived pass the server keeps nothing for (the signature is the proof)."""
+    body = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    payload = b64url(body.encode())
+    return f"{payload}.{_value_mac(key, payload, context)}"
+
+
+def read_signed_value(key: bytes, value: str, *, context: bytes = b"") -> dict[str, object] | None:
+    """The JSON object in ``value`` if it is short ASCII (whatever a browser sends) signed by
+    ``key`` for ``context``, else ``None``."""
+    payload, dot, mac = value.partition(".")
+    if not dot or len(value) > SIGNED_VALUE_MAX_LENGTH or not value.isascii():
+        return None
+    if not hmac.compare_digest(mac, _value_mac(key, payload, context)):
+        return None
+    try:
+        data = json.loads(unb64url(payload))
+    except (ValueError, binascii.Error):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _value_mac(key: bytes, payload: str, context: bytes) -> str:
+    return b64url(hmac.new(key, context + payload.encode("ascii"), hashlib.sha256).digest())
 
 
 def new_jti() -> str:
@@ -68,9 +100,9 @@ def encode_join_token(claims: JoinClaims, *, key: bytes) -> str:
         "iat": int(claims.issued_at.timestamp()),
         "exp": int(claims.expires_at.timestamp()),
     }
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    body = b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
     signing_input = f"{TOKEN_PREFIX}.{body}".encode()
-    signature = _b64(hmac.new(key, signing_input, hashlib.sha256).digest())
+    signature = b64url(hmac.new(key, signing_input, hashlib.sha256).digest())
     return f"{TOKEN_PREFIX}.{body}.{signature}"
 
 
@@ -88,14 +120,14 @@ def decode_join_token(token: str, *, key: bytes, now: datetime) -> JoinClaims:
     signing_input = f"{parts[0]}.{parts[1]}".encode()
     expected = hmac.new(key, signing_input, hashlib.sha256).digest()
     try:
-        given = _unb64(parts[2])
+        given = unb64url(parts[2])
     except (binascii.Error, ValueError) as e:
         raise InvalidTokenError("join token signature is malformed", reason="malformed") from e
     # Constant-time comparison: no timing oracle on the signature.
     if not hmac.compare_digest(expected, given):
         raise InvalidTokenError("join token signature does not match", reason="bad_signature")
     try:
-        payload = json.loads(_unb64(parts[1]))
+        payload = json.loads(unb64url(parts[1]))
         grants = payload["g"]
         claims = JoinClaims(
             jti=str(payload["jti"]),

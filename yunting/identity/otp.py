@@ -26,6 +26,7 @@ MAX_CODES_PER_HOUR = 5
 class OtpPurpose(StrEnum):
     JOIN_HEARING = "join_hearing"
     SERVICE_ACCESS = "service_access"
+    OPEN_RECORD = "open_record"
 
 
 class Verdict(StrEnum):

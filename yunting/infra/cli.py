@@ -1,4 +1,4 @@
-"""The ``yunting`` command: serve, migrate, demo, create-user, ledger."""
+"""The ``yunting`` command: serve, worker, migrate, demo, create-user, ledger."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from yunting.hearing.model import StaffRole
 from yunting.hearing.service import HearingService
-from yunting.infra.clock import SystemClock
+from yunting.infra.clock import Clock, SystemClock
 from yunting.infra.db import Database
 from yunting.infra.errors import InvalidInputError
 from yunting.infra.ledger import ensure_signing_key
@@ -87,14 +90,54 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                 password=password,
                 tz=ZoneInfo(settings.court_timezone),
             )
+            judgment = await _seed_demo_judgment(settings, db, hearings, staff)
         finally:
             await db.stop()
         print("demo data ready" + (" (created)" if result.created else " (already there)"))
+        if judgment:
+            print("  the demo case's judgment is ready to serve (案件 → 电子送达)")
         print(f"  clerk sign-in: {DEMO_CLERK} / {password}")
         print(f"  judge sign-in: {DEMO_JUDGE} / {password}")
         return 0
 
     return asyncio.run(run())
+
+
+async def _seed_demo_judgment(
+    settings: Settings, db: Database, hearings: HearingService, staff: StaffService
+) -> bool:
+    """The demo judgment, drawn with the certificate's CJK font; skipped (with a note) when the
+    font is missing, since the rest of the demo does not need it."""
+    from yunting.infra.demo import seed_demo_judgment
+    from yunting.infra.storage import LocalBlobStore
+    from yunting.service_delivery.build import build_delivery
+    from yunting.service_delivery.certificate import CjkFontNotFoundError, find_cjk_font
+
+    try:
+        font = (
+            Path(settings.certificate_font_path)
+            if settings.certificate_font_path
+            else find_cjk_font()
+        )
+    except CjkFontNotFoundError as e:
+        print(f"  no demo judgment: {e}", file=sys.stderr)
+        return False
+    delivery = build_delivery(
+        settings,
+        db=db,
+        clock=SystemClock(),
+        store=LocalBlobStore(settings.data_dir / "blobs"),
+        redis=None,
+        with_worker=False,
+    )
+    return await seed_demo_judgment(
+        delivery=delivery.service,
+        hearings=hearings,
+        staff=staff,
+        court_name=settings.demo_court_name,
+        font_path=font,
+        spool_dir=settings.data_dir / "tmp",
+    )
 
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
@@ -168,6 +211,122 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+NO_REDIS_FOR_WORKER = (
+    "yunting worker needs YUNTING_REDIS_URL: worker processes share the delivery queue through a "
+    "Redis stream. Without Redis the queue lives inside one process, so attempts queued by "
+    "`yunting serve` would reach a separate worker only when its sweeper finds them "
+    "(after YUNTING_DELIVERY_REQUEUE_S). Without Redis, run the worker inside `yunting serve` "
+    "(YUNTING_DELIVERY_WORKER=true, the default)."
+)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """A delivery worker on its own, for scaled-out deployments: K ``yunting worker`` processes
+    (and ``yunting serve`` with YUNTING_DELIVERY_WORKER=false) share one Redis stream.
+
+    Refused without Redis. An in-process queue in a separate process never sees what the web
+    process queues: nothing would be lost (the sweeper re-queues from the database), but every
+    service would wait out the re-queue delay, and the web process's own queue would fill up
+    with ids nobody takes. The embedded worker in ``yunting serve`` is the single-process setup.
+    """
+    if not settings.redis_url:
+        print(f"error: {NO_REDIS_FOR_WORKER}", file=sys.stderr)
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> int:
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from yunting.infra.storage import LocalBlobStore
+    from yunting.service_delivery.build import build_delivery
+    from yunting.service_delivery.ports import ProviderError
+    from yunting.service_delivery.queue import RedisStreamQueue
+
+    clock: Clock = SystemClock()
+    db = Database(settings.effective_database_url)
+    await db.start()
+    redis = Redis.from_url(settings.redis_url, decode_responses=False)
+    try:
+        # Fail at once, and say which, rather than log the same error every sweep.
+        try:
+            await db.ping()
+        except (OSError, SQLAlchemyError) as e:
+            print(f"error: cannot reach the database: {e}", file=sys.stderr)
+            return 1
+        try:
+            await redis.ping()
+        except (OSError, RedisError) as e:
+            print(f"error: cannot reach Redis: {e}", file=sys.stderr)
+            return 1
+        try:
+            delivery = build_delivery(
+                settings,
+                db=db,
+                clock=clock,
+                store=LocalBlobStore(settings.data_dir / "blobs"),
+                redis=redis,
+                with_worker=True,
+            )
+        except ValueError as e:  # SMTP/SMPP settings the providers refuse
+            print(f"configuration error: {e}", file=sys.stderr)
+            return 2
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await delivery.start()
+        except ProviderError as e:  # the SMSC refused our credentials (SmppBindError)
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        queue = delivery.queue
+        logger.info(
+            "delivery worker %s running: %s; queue %s; %d consumers, sweep every %gs",
+            settings.node_id or f"{socket.gethostname()}-{os.getpid()}",
+            ", ".join(
+                f"{channel.value} via {_describe_provider(settings, provider)}"
+                for channel, provider in sorted(
+                    delivery.providers.items(), key=lambda item: item[0].value
+                )
+            ),
+            f"Redis stream {queue.stream}" if isinstance(queue, RedisStreamQueue) else "in-process",
+            settings.delivery_concurrency,
+            settings.delivery_sweep_interval_s,
+        )
+        try:
+            await stop.wait()
+        finally:
+            # A second signal while draining ends the process the usual way.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            logger.info("delivery worker: stop requested")
+            await delivery.stop()
+    finally:
+        await redis.aclose()
+        await db.stop()
+    return 0
+
+
+def _describe_provider(settings: Settings, provider: object) -> str:
+    """Where a channel's messages go, for the start-up line (hosts, never credentials)."""
+    from yunting.service_delivery.providers.smpp import SmppProvider
+    from yunting.service_delivery.providers.smtp import SmtpProvider
+
+    if isinstance(provider, SmtpProvider):
+        hop = ", final hop" if settings.smtp_final_hop else ""
+        return f"SMTP {settings.smtp_host}:{settings.smtp_port} (tls={settings.smtp_tls}{hop})"
+    if isinstance(provider, SmppProvider):
+        return (
+            f"SMPP {settings.smpp_host}:{settings.smpp_port} "
+            f"({settings.smpp_bind_mode}, system_id={settings.smpp_system_id!r})"
+        )
+    return f"the local outbox ({type(provider).__name__})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yunting", description="Yunting 云庭 online court")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run a delivery worker on its own (scaled out: needs YUNTING_REDIS_URL)",
+    )
+    worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(func=cmd_migrate)

@@ -1,4 +1,5 @@
-"""Demo data for the embedded default: a court, a judge and a clerk, a case, today's hearing.
+"""Demo data for the embedded default: a court, a judge and a clerk, a case, today's hearing,
+and the case's judgment (for the electronic service demo).
 
 Idempotent: running it again changes nothing, except that a hearing is added for today when the
 demo case has none today (so the clerk's day view always has something to show).
@@ -6,15 +7,20 @@ demo case has none today (so the clerk's day view always has something to show).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from yunting.hearing.model import PartySide, Role, StaffRole
 from yunting.hearing.service import HearingService
 from yunting.infra.clock import Clock
+from yunting.infra.demo_judgment import DEMO_JUDGMENT_TITLE, demo_judgment_pdf
+from yunting.service_delivery.documents import DocumentKind
+from yunting.service_delivery.service import ServiceDeliveryService
 from yunting.staff.service import StaffService
 
 logger = logging.getLogger(__name__)
@@ -185,3 +191,48 @@ async def seed_demo(
             )
     logger.info("demo hearing %s scheduled", hearing.id, extra={"hearing_id": str(hearing.id)})
     return DemoResult(court.id, case.id, hearing.id, True)
+
+
+async def seed_demo_judgment(
+    *,
+    delivery: ServiceDeliveryService,
+    hearings: HearingService,
+    staff: StaffService,
+    court_name: str,
+    font_path: Path,
+    spool_dir: Path,
+) -> bool:
+    """The demo case's judgment among its documents, for the clerk to serve (the electronic
+    service demo). Idempotent: nothing is added when the case has a judgment already."""
+    clerk_user = await staff.get_user_by_username(username=DEMO_CLERK)
+    if clerk_user is None:
+        return False
+    clerk = clerk_user.actor()
+    case = next(
+        c for c in await hearings.list_cases(actor=clerk, limit=200) if c.number == DEMO_CASE_NUMBER
+    )
+    documents = await delivery.list_documents(actor=clerk, case_id=case.id)
+    if any(d.kind == DocumentKind.JUDGMENT for d in documents):
+        return False
+    data = demo_judgment_pdf(court_name=court_name, case_number=case.number, font_path=font_path)
+    source = await asyncio.to_thread(_spool, spool_dir, data)
+    try:
+        await delivery.upload_document(
+            actor=clerk,
+            case_id=case.id,
+            kind=DocumentKind.JUDGMENT,
+            title=DEMO_JUDGMENT_TITLE,
+            filename="民事判决书.pdf",
+            source=source,
+        )
+    finally:
+        await asyncio.to_thread(source.unlink, missing_ok=True)
+    logger.info("demo judgment stored")
+    return True
+
+
+def _spool(spool_dir: Path, data: bytes) -> Path:
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    source = spool_dir / "demo-judgment.pdf"
+    source.write_bytes(data)
+    return source

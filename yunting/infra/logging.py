@@ -81,6 +81,8 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = False) -> None:
     root.setLevel(level.upper())
     # uvicorn's access log would print full URLs, and join links carry tokens in the path.
     logging.getLogger("uvicorn.access").disabled = True
+    # fontTools logs every glyph id it keeps at INFO when a PDF embeds a font subset.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 def mask_phone(phone: str) -> str:

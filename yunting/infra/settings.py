@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     recording_composite_width: int = Field(default=1280, ge=320, le=3840)
     recording_composite_height: int = Field(default=720, ge=180, le=2160)
     recording_composite_fps: int = Field(default=15, ge=5, le=30)
+    # After a party proves who they are with a one-time code, the record stays open to them
+    # for this long (the court's share can still be withdrawn at any moment).
+    recording_party_pass_s: int = Field(default=1800, ge=60, le=24 * 3600)
 
     # Signaling (docs/signaling.md). This node's name on the bus: empty means host-pid-random.
     node_id: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
@@ -107,19 +111,50 @@ class Settings(BaseSettings):
     # How long a room's owner node holds its Redis lease without renewing it (scaled out).
     signaling_owner_lease_s: float = Field(default=10.0, ge=1, le=300)
 
-    # Outgoing messages (the service-delivery issue adds SMTP/SMPP senders).
+    # Electronic service (docs/service.md). Channels: the local outbox (embedded default) or the
+    # real ones; an empty host keeps the outbox for that channel.
     smtp_host: str = ""
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "implicit"] = "none"
+    smtp_validate_certs: bool = True
+    smtp_cafile: str = ""
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
-    smtp_starttls: bool = False
-    smtp_use_tls: bool = False
     smtp_from: str = "noreply@court.example"
+    smtp_from_name: str = "云庭电子送达"
+    smtp_pool: int = Field(default=4, ge=1, le=64)
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Ask for delivery status notifications (RFC 3461) where the server offers DSN.
+    smtp_request_dsn: bool = True
+    # The server is the recipients' own (not a relay): its acceptance is delivery (tier 1).
+    smtp_final_hop: bool = False
     smpp_host: str = ""
-    smpp_port: int = 2775
+    smpp_port: int = Field(default=2775, ge=1, le=65535)
     smpp_system_id: str = ""
     smpp_password: SecretStr = SecretStr("")
+    smpp_system_type: str = ""
     smpp_source_addr: str = "12368"
+    smpp_bind_mode: Literal["transceiver", "transmitter_receiver"] = "transceiver"
+    smpp_window: int = Field(default=10, ge=1, le=1000)
+    smpp_enquire_link_s: float = Field(default=30.0, gt=0, le=3600)
+    # Run the delivery worker inside `yunting serve` (scaled out: `yunting worker` processes).
+    delivery_worker: bool = True
+    delivery_concurrency: int = Field(default=8, ge=1, le=256)
+    # Attempts a consumer claims, sends and records together: one claim and one outcome write
+    # per batch. A worker that dies has at most concurrency x batch attempts claimed (sent again
+    # after the send timeout, at most the providers' open connections/window of them twice).
+    delivery_batch: int = Field(default=64, ge=1, le=500)
+    delivery_max_tries: int = Field(default=5, ge=1, le=50)
+    delivery_backoff_s: float = Field(default=30.0, gt=0, le=86400)
+    # A sent SMS without a delivery receipt after this long is a temporary failure (retried).
+    delivery_receipt_timeout_s: float = Field(default=7200.0, gt=0)
+    delivery_send_timeout_s: float = Field(default=120.0, gt=0)
+    delivery_requeue_s: float = Field(default=60.0, gt=0)
+    delivery_sweep_interval_s: float = Field(default=2.0, gt=0, le=600)
+    # The dashboard flags a recipient not served this long after the order as overdue.
+    service_overdue_h: float = Field(default=72.0, gt=0, le=24 * 365)
+    # The proof-of-service certificate's CJK font (empty: the Debian package's path).
+    certificate_font_path: str = ""
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -401,10 +401,15 @@ class HearingRecorder:
         close = closed.close
         duration = timedelta(seconds=close.duration / track.segmenter.clock_rate)
         duration_ms = round(duration.total_seconds() * 1000)
-        if close.captured_end is not None and closed.synced:
+        started_at, synced = closed.started_at, closed.synced
+        if not synced and close.captured_start is not None:
+            # Opened before the publisher's first sender report, closed after it: placed by
+            # the mapping, like the segments after it, not by when its first frame arrived.
+            started_at, synced = datetime.fromtimestamp(close.captured_start, UTC), True
+        if close.captured_end is not None and synced:
             ended_at = datetime.fromtimestamp(close.captured_end, UTC)
         else:
-            ended_at = closed.started_at + duration
+            ended_at = started_at + duration
         if track.track_id is None:
             track.track_id = await self._track_id(info)
         now = self.clock.now()
@@ -418,7 +423,7 @@ class HearingRecorder:
                 "codec": info.codec,
                 "seq": seq,
                 "storage_key": closed.key,
-                "started_at": closed.started_at.isoformat(),
+                "started_at": started_at.isoformat(),
                 "ended_at": ended_at.isoformat(),
                 "duration_ms": duration_ms,
                 "frames": close.frames,
@@ -439,7 +444,7 @@ class HearingRecorder:
                 hearing_id=self.hearing_id,
                 seq=seq,
                 storage_key=closed.key,
-                started_at=closed.started_at,
+                started_at=started_at,
                 ended_at=ended_at,
                 duration_ms=duration_ms,
                 frames=close.frames,
@@ -448,7 +453,7 @@ class HearingRecorder:
                 width=closed.size[0] if closed.size else None,
                 height=closed.size[1] if closed.size else None,
                 close_reason=close.reason.value,
-                clock_synced=closed.synced,
+                clock_synced=synced,
                 ledger_index=index,
                 created_at=now,
             )

@@ -67,6 +67,10 @@ class CloseSegment:
     # The end on the wall clock through the sender report (None if never synced), and arrival.
     captured_end: float | None
     received_end: float
+    # The first frame's capture time through the mapping known at the last frame: a publisher's
+    # first sender report often comes after its first segment opened (Chromium sends one every
+    # second or more), and arrival time is late by the network and the host's load.
+    captured_start: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +259,11 @@ class TrackSegmenter:
             frames=current.frames,
             captured_end=captured_end,
             received_end=current.last_received + current.last_delta / self.clock_rate,
+            captured_start=(
+                current.last_captured - (current.last_ts - current.first_ts) / self.clock_rate
+                if current.last_captured is not None
+                else None
+            ),
         )
 
     def _ask(self, now: float) -> list[Decision]:

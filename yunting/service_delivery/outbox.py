@@ -13,10 +13,13 @@ from sqlalchemy import insert, select
 from yunting.infra.clock import Clock, as_utc
 from yunting.infra.db import Database
 from yunting.service_delivery.ports import (
+    Accepted,
     Channel,
     MessagePurpose,
     OutgoingMessage,
+    ReceiptSink,
     SentMessage,
+    Submission,
 )
 from yunting.service_delivery.tables import outbox_messages
 
@@ -86,3 +89,39 @@ class OutboxSender:
             )
             for row in rows
         ]
+
+
+class OutboxProvider:
+    """Electronic service into the local outbox (the embedded default, for both channels).
+
+    The outbox stands for the recipient's own system: a message stored there has reached it, so
+    a tier-1 recipient is served at once, as by an SMTP server that is the recipient's own. The
+    dev outbox page shows the message with its link, so a newcomer can follow a whole service.
+    """
+
+    def __init__(self, *, channel: Channel, db: Database, clock: Clock) -> None:
+        self.channel = channel
+        self._sender = OutboxSender(db=db, clock=clock)
+
+    async def start(self, receipts: ReceiptSink) -> None:
+        del receipts  # the outbox sends no receipts: storing the message is the delivery
+
+    async def stop(self) -> None:
+        return None
+
+    async def submit(self, submission: Submission) -> Accepted:
+        sent = await self._sender.send(
+            OutgoingMessage(
+                channel=submission.channel,
+                recipient=submission.recipient,
+                subject=submission.subject,
+                body=submission.body,
+                purpose=MessagePurpose.SERVICE,
+                reference=str(submission.attempt_id),
+            )
+        )
+        return Accepted(
+            provider_id=str(sent.id),
+            raw=f"250 stored in the local outbox as {sent.id} ({submission.message_id})",
+            reached_recipient_system=True,
+        )

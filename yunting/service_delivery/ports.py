@@ -1,12 +1,17 @@
-"""The port through which every outgoing SMS and email leaves the platform.
+"""The ports through which every outgoing SMS and email leaves the platform.
 
-The embedded default is the local outbox (``outbox.py``); SMTP and SMPP adapters implement the same
-protocol. A sender returns only when the message is durably handed over (stored or accepted).
+``MessageSender`` carries notices and one-time codes: it returns when the message is durably
+handed over (stored or accepted). ``Provider`` carries electronic service (送达): each submission
+belongs to one delivery attempt, its acceptance is evidence (the provider's reply, verbatim), and
+the provider reports later receipts (SMPP ``deliver_sm`` delivery receipts, DSNs) to a
+``ReceiptSink``. The embedded default for both is the local outbox (``outbox.py``); SMTP
+(``providers/smtp.py``) and SMPP 3.4 (``providers/smpp.py``) are the real channels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
@@ -52,3 +57,96 @@ class DeliveryError(Exception):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+# Electronic service ----------------------------------------------------------------------------
+
+
+class FailureKind(StrEnum):
+    """How a channel failed, which decides what happens next (cf. GOV.UK Notify's providers):
+    temporary → retried with backoff; permanent → the address is no good, fall back to another
+    channel; technical → our side or the provider's is broken, retried and reported."""
+
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+    TECHNICAL = "technical"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One message of one delivery attempt, as a provider sends it."""
+
+    attempt_id: UUID
+    channel: Channel
+    recipient: str  # E.164 phone number (+8613800138000) or an email address
+    subject: str  # email only
+    body: str
+    # Stable for the attempt, so a resend after a crash is recognisably the same message: the
+    # email's Message-ID (``<attempt-id@domain>``); for SMS our reference for the operator.
+    message_id: str
+    # Ask for a delivery report (SMPP registered_delivery, SMTP DSN NOTIFY=SUCCESS,FAILURE,DELAY).
+    request_receipt: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The provider took the message. ``raw`` is its reply verbatim (evidence)."""
+
+    provider_id: str  # SMPP: submit_sm_resp message_id; SMTP: our Message-ID
+    raw: str
+    # True when the acceptance itself is the message reaching the recipient's system (an SMTP
+    # server that is the recipient's own, not a relay; the outbox): a tier-1 delivery event.
+    reached_recipient_system: bool = False
+
+
+class ProviderError(Exception):
+    """The provider refused or could not take the message. ``raw`` is what it said, verbatim."""
+
+    def __init__(self, message: str, *, kind: FailureKind, raw: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.raw = raw
+        self.code = code  # the provider's status code as text (SMTP reply code, SMPP status)
+
+
+class ReceiptStatus(StrEnum):
+    """What a delivery receipt says about the message."""
+
+    DELIVERED = "delivered"  # reached the handset / the recipient's mailbox
+    TEMPORARY_FAILURE = "temporary_failure"  # not yet; the provider keeps trying or gave up for now
+    PERMANENT_FAILURE = "permanent_failure"  # cannot be delivered to this address
+    ACCEPTED = "accepted"  # an intermediate state (ENROUTE, ACCEPTD): evidence, no change
+    READ = "read"  # a read report: a rebuttable presumption of knowledge, never delivery itself
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    channel: Channel
+    provider_id: str  # matches ``Accepted.provider_id``
+    status: ReceiptStatus
+    raw: str  # verbatim (the deliver_sm short_message and TLVs as text, the DSN)
+    received_at: datetime
+    # When the provider says it happened (SMPP "done date"), if it says.
+    happened_at: datetime | None = None
+    error_code: str = ""
+
+
+class ReceiptSink(Protocol):
+    async def __call__(self, receipt: Receipt) -> None:
+        """Store the receipt durably (before the provider is acknowledged where possible)."""
+        ...
+
+
+class Provider(Protocol):
+    """A channel for electronic service. Built once, ``start``-ed with the sink for its receipts
+    and ``stop``-ped at shutdown; ``submit`` may be called concurrently."""
+
+    channel: Channel
+
+    async def start(self, receipts: ReceiptSink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, submission: Submission) -> Accepted:
+        """Hand the message over; raise ``ProviderError`` if it was not taken."""
+        ...

@@ -30,6 +30,8 @@ from yunting.web.routes import (
     pages,
     recording,
     room,
+    service,
+    service_recipient,
 )
 from yunting.web.templating import install_template_helpers
 
@@ -99,7 +101,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     install_error_handlers(app)
 
     def limit_for(path: str) -> int:
-        if path.startswith("/api/documents"):
+        # Uploads: a case's court documents (the API and the clerk's form).
+        if path.startswith("/api/documents") or (
+            path.startswith(("/api/cases/", "/cases/")) and path.endswith("/documents")
+        ):
             return settings.max_upload_bytes
         return settings.max_request_bytes
 
@@ -118,6 +123,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(ledger.page_router)
     app.include_router(recording.router)
     app.include_router(recording.page_router)
+    app.include_router(service_recipient.router)
+    app.include_router(service.router)
+    app.include_router(service.page_router)
     app.include_router(pages.router)
     if settings.is_development:
         app.include_router(dev.router)

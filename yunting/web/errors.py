@@ -33,6 +33,15 @@ from yunting.infra.ledger.errors import (
     InvalidTreeSizeError,
     LedgerError,
 )
+from yunting.service_delivery.errors import (
+    DocumentRejectedError,
+    IdentityCheckError,
+    InvalidAddressError,
+    LinkInvalidError,
+    ServiceConflictError,
+    ServiceDeliveryError,
+    ServiceNotFoundError,
+)
 from yunting.staff.errors import (
     AuthenticationError,
     SessionInvalidError,
@@ -69,6 +78,12 @@ def status_for(exc: Exception) -> tuple[int, str]:
         (CodeRejectedError, 422, "code_rejected"),
         (RateLimitedError, 429, "rate_limited"),
         (NoContactError, 409, "no_contact"),
+        (DocumentRejectedError, 422, "document_rejected"),
+        (InvalidAddressError, 422, "invalid_address"),
+        (ServiceNotFoundError, 404, "not_found"),
+        (ServiceConflictError, 409, "conflict"),
+        (LinkInvalidError, 404, "link_invalid"),
+        (IdentityCheckError, 422, "identity_check_failed"),
     ]
     for kind, status, code in mapping:
         if isinstance(exc, kind):
@@ -112,6 +127,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, InvalidTokenError):
             extra["reason"] = exc.reason
         elif isinstance(exc, CodeRejectedError):
+            extra.update(reason=exc.reason, attempts_left=exc.attempts_left)
+        elif isinstance(exc, DocumentRejectedError):
+            extra["reason"] = exc.reason
+        elif isinstance(exc, InvalidAddressError):
+            extra["field"] = exc.field
+        elif isinstance(exc, IdentityCheckError):
             extra.update(reason=exc.reason, attempts_left=exc.attempts_left)
         elif isinstance(exc, TooManyAttemptsError):
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
@@ -168,6 +189,7 @@ def install_error_handlers(app: FastAPI) -> None:
         InvalidInputError,
         IdentityError,
         LedgerError,
+        ServiceDeliveryError,
     ):
         app.add_exception_handler(kind, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -21,6 +21,7 @@ from yunting.infra.storage import BlobStore, LocalBlobStore
 from yunting.media.node import MediaNode
 from yunting.recording.renders import CompositeRenderer
 from yunting.recording.service import RecordingService
+from yunting.service_delivery.build import Delivery, build_delivery
 from yunting.service_delivery.outbox import OutboxSender
 from yunting.service_delivery.ports import MessageSender
 from yunting.signaling.bus import Bus, InProcessBus, RedisBus
@@ -53,6 +54,7 @@ class AppResources:
     store: BlobStore
     recording: RecordingService | None = None
     renderer: CompositeRenderer | None = None
+    delivery: Delivery | None = None
     redis: Redis | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -151,6 +153,15 @@ class AppResources:
             recording.bind(rooms)
             await recording.start()
         await renderer.start()
+        delivery = build_delivery(
+            settings,
+            db=db,
+            clock=clock,
+            store=store,
+            redis=redis,
+            with_worker=settings.delivery_worker,
+        )
+        await delivery.start()
         await bus.start()
         await rooms.start()
         return cls(
@@ -172,6 +183,7 @@ class AppResources:
             store=store,
             recording=recording,
             renderer=renderer,
+            delivery=delivery,
             redis=redis,
         )
 
@@ -181,6 +193,8 @@ class AppResources:
             await self.recording.stop()
         if self.renderer is not None:
             await self.renderer.stop()
+        if self.delivery is not None:
+            await self.delivery.stop()
         if isinstance(self.media, MediaNode):
             await self.media.stop()
         await self.bus.stop()

@@ -4,6 +4,7 @@ lost frames, restarts, and keyframe requests."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -106,6 +107,7 @@ def test_segments_rotate_on_the_first_keyframe_after_their_length() -> None:
             frames=75,
             captured_end=pytest.approx(1_700_000_000.0 + 75 / 30),
             received_end=pytest.approx(75 / 30),
+            captured_start=pytest.approx(1_700_000_000.0),
         )
     ]
     opens = [d for d in out if isinstance(d, OpenSegment)]
@@ -178,6 +180,36 @@ def test_lost_frames_leave_a_gap_of_their_length() -> None:
     assert close.duration == 8 * AUDIO_STEP
     assert close.frames == 5
     assert close.reason is CloseReason.STOPPED
+
+
+def test_a_segment_opened_before_the_first_sender_report_is_placed_by_the_later_mapping() -> None:
+    """The first frames come before the publisher's first sender report (no capture time); the
+    close carries the first frame's capture time through the mapping the later frames have."""
+    seg = TrackSegmenter(kind="audio", clock_rate=48_000, segment_s=10)
+    mapped_from = 1_700_000_000.0 - 0.25  # the sender's clock: frame i captured at this + i/50
+    out: list[Decision] = []
+    for i in range(100):  # 2 s; the first report arrives with frame 60; frames 40-41 are lost
+        if i in (40, 41):
+            continue
+        frame = replace(
+            audio(3000 + i * AUDIO_STEP, at=0.4 + i * 0.02),
+            captured_at=mapped_from + i * 0.02 if i >= 60 else None,
+        )
+        out += seg.feed(frame, frame.received_at)
+    (opened,) = [d for d in out if isinstance(d, OpenSegment)]
+    assert opened.captured_at is None
+    assert opened.received_at == pytest.approx(0.4)
+    (close,) = seg.stop()
+    assert isinstance(close, CloseSegment)
+    assert close.captured_start == pytest.approx(mapped_from)
+    assert close.captured_end == pytest.approx(mapped_from + 2.0)
+    # Never synced: nothing to place it by but arrival.
+    seg = TrackSegmenter(kind="audio", clock_rate=48_000, segment_s=10)
+    seg.feed(audio(0), 0.0)
+    (close,) = seg.stop()
+    assert isinstance(close, CloseSegment)
+    assert close.captured_start is None
+    assert close.captured_end is None
 
 
 def test_audio_rotates_on_length_alone_and_drops_duplicates() -> None:

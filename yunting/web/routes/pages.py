@@ -214,7 +214,7 @@ def read_flash(request: Request, resources: AppResources) -> Flash | None:
     if not body or not signature:
         return None
     expected = hmac.new(_flash_key(resources), body.encode(), "sha256").hexdigest()
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -366,9 +366,10 @@ def _language_switched(locale: str, resources: AppResources, next_url: str | Non
     return response
 
 
-def _login_csrf(request: Request) -> str:
-    current = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    # Reuse a well-formed token, so two open sign-in tabs both work.
+def double_submit_token(request: Request, cookie: str) -> str:
+    """The token of a double-submit CSRF cookie: the one the browser holds if well-formed (so
+    two open tabs of the same form both work), else a new one."""
+    current = request.cookies.get(cookie, "")
     if 32 <= len(current) <= 64 and current.replace("-", "").replace("_", "").isalnum():
         return current
     return secrets.token_urlsafe(32)
@@ -383,7 +384,7 @@ async def _login_page(
     error: str = "",
     status: int = 200,
 ) -> HTMLResponse:
-    token = _login_csrf(request)
+    token = double_submit_token(request, LOGIN_CSRF_COOKIE)
     response = await page(
         request,
         "login.html",
@@ -1290,17 +1291,20 @@ class JoinView:
     court: Court
 
 
-async def _join_refused(request: Request, reason: str) -> HTMLResponse:
+async def join_refused(request: Request, reason: str) -> HTMLResponse:
     logger.info("join link refused: %s", reason)  # the reason only, never the token
     status = 410 if reason in GONE_REASONS else 401
     return await page(request, "join_invalid.html", {"reason": reason}, status=status)
 
 
-async def _join_view(token: str, request: Request, resources: AppResources) -> JoinView | str:
-    """What a join link shows, or the reason it is refused. Never logs the token."""
+async def join_view(
+    token: str, request: Request, resources: AppResources, *, for_record: bool = False
+) -> JoinView | str:
+    """What a join link shows, or the reason it is refused. Never logs the token.
+    ``for_record``: the link opens a closed hearing's record (the caller checks the share)."""
     request.state.staff = None
     try:
-        claims = await resources.hearings.verify_join_token(token=token)
+        claims = await resources.hearings.verify_join_token(token=token, for_record=for_record)
     except InvalidTokenError as e:
         return e.reason
     # The token is verified: read the hearing on the system's behalf, as the API does.
@@ -1315,7 +1319,7 @@ async def _join_view(token: str, request: Request, resources: AppResources) -> J
     return JoinView(claims, detail, participant, person, court)
 
 
-def _join_context(request: Request, resources: AppResources, view: JoinView) -> dict[str, Any]:
+def join_context(request: Request, resources: AppResources, view: JoinView) -> dict[str, Any]:
     hearing = view.detail.hearing
     return {
         "court": view.court,
@@ -1334,11 +1338,11 @@ def _join_context(request: Request, resources: AppResources, view: JoinView) -> 
 async def join_landing(token: str, request: Request, resources: Resources) -> HTMLResponse:
     """What a party sees on opening the link from the SMS or email: the hearing, then the steps
     (identity, conduct declaration, device check) that lead to the room."""
-    view = await _join_view(token, request, resources)
+    view = await join_view(token, request, resources)
     if isinstance(view, str):
-        return await _join_refused(request, view)
+        return await join_refused(request, view)
     person = view.person
-    context = _join_context(request, resources, view)
+    context = join_context(request, resources, view)
     context.update(
         {
             "verified": view.participant.state not in NEEDS_VERIFICATION,
@@ -1355,14 +1359,14 @@ async def join_landing(token: str, request: Request, resources: Resources) -> HT
 async def join_room(token: str, request: Request, resources: Resources) -> Response:
     """The hearing room for a party: the lobby, then the hearing. The script reads the token
     from this address (never from the page, never into a query string)."""
-    view = await _join_view(token, request, resources)
+    view = await join_view(token, request, resources)
     if isinstance(view, str):
-        return await _join_refused(request, view)
+        return await join_refused(request, view)
     if view.participant.state in NEEDS_VERIFICATION:
         # Identity first: back to the start of the join flow.
         return redirect(f"/j/{token}")
     hearing = view.detail.hearing
-    context = _join_context(request, resources, view)
+    context = join_context(request, resources, view)
     context.update(
         {
             "room_config": {

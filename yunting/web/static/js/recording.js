@@ -50,7 +50,7 @@ async function pollComposite() {
   while (status === "queued" || status === "rendering" || (status === "none" && !data.sealed)) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     try {
-      const response = await fetch(`/api/hearings/${data.hearing_id}/recording`, {
+      const response = await fetch(data.api.record, {
         headers: { Accept: "application/json" },
       });
       if (!response.ok) continue;
@@ -68,7 +68,7 @@ async function verify() {
   if (!summary) return;
   let result;
   try {
-    const response = await fetch(`/api/hearings/${data.hearing_id}/recording/verification`, {
+    const response = await fetch(data.api.verification, {
       headers: { Accept: "application/json" },
     });
     if (!response.ok) throw new Error(String(response.status));
