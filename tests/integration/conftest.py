@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,6 +14,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from yunting.hearing.model import Actor, Participant, PartySide, Role, StaffRole
 from yunting.hearing.service import HearingService
@@ -195,3 +198,20 @@ async def api(database: Database, tmp_path: Path) -> AsyncIterator[Api]:
 
 def bearer(session: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {session['session_token']}"}
+
+
+REDIS_URL = os.environ.get("YUNTING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[tuple[Redis, str]]:
+    """The real Redis server and a key prefix of this test's own, removed afterwards."""
+    client = Redis.from_url(REDIS_URL)
+    prefix = f"yunting-test-{uuid.uuid4().hex[:8]}:"
+    try:
+        yield client, prefix
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

@@ -29,6 +29,8 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from sqlalchemy import func, select
 
 from tests.integration.conftest import CourtWorld
@@ -75,6 +77,7 @@ from yunting.service_delivery.providers.smpp_pdu import (
     receipt_text,
 )
 from yunting.service_delivery.providers.smtp import SmtpProvider
+from yunting.service_delivery.queue import RedisStreamQueue
 from yunting.service_delivery.service import RecipientSpec, ServiceDeliveryService
 from yunting.service_delivery.tables import delivery_receipts, service_events
 
@@ -311,6 +314,7 @@ async def running(
     smtp: SmtpTestServer,
     smsc: SmppPeer,
     tmp_path: Path,
+    redis: Redis | None = None,
     **changes: Any,
 ) -> AsyncIterator[Pipeline]:
     settings = settings_for(database, tmp_path, smtp, smsc, **changes)
@@ -319,7 +323,7 @@ async def running(
         db=database,
         clock=clock,
         store=LocalBlobStore(tmp_path / "blobs"),
-        redis=None,
+        redis=redis,
         with_worker=True,
     )
     # Production's choice from Settings: the real channels, not the outbox.
@@ -879,3 +883,51 @@ async def test_two_copies_of_a_receipt_arriving_together_apply_once(pipeline: Pi
     assert sorted(e.detail for e in reported) == ["", "duplicate_or_late"]
     assert attempt.final_at == pipeline.clock.now()
     assert len(of_kind(events, EvidenceKind.DEEMED_SERVED)) == 1
+
+
+# The Redis queue ------------------------------------------------------------------------------
+
+
+async def test_the_worker_goes_on_when_the_queue_stream_is_lost_or_broken(
+    database: Database,
+    clock: FrozenClock,
+    world: CourtWorld,
+    smtp: SmtpTestServer,
+    smsc: SmppPeer,
+    tmp_path: Path,
+    redis: tuple[Redis, str],
+) -> None:
+    """The stream deleted under the workers (an operator, eviction, a Redis without persistence
+    restarted): the group is made again and the next order goes out. The key turned into
+    something else: every take fails, the consumers log it and keep trying, and once the key
+    is cleared the next order goes out too."""
+    client, prefix = redis
+    async with running(
+        database, clock, world, smtp, smsc, tmp_path, redis=client, redis_prefix=prefix
+    ) as pipeline:
+        queue = pipeline.delivery.queue
+        assert isinstance(queue, RedisStreamQueue)
+        _, (first,) = await pipeline.order(person(Channel.EMAIL))
+        await pipeline.settled(first, AttemptStatus.SENT)
+
+        await client.delete(queue.stream)
+        _, (second,) = await pipeline.order(person(Channel.EMAIL))
+        await pipeline.settled(second, AttemptStatus.SENT)
+
+        await client.delete(queue.stream)
+        await client.set(queue.stream, "not a stream")
+        async with asyncio.timeout(10):
+            while not pipeline.errors.records:  # noqa: ASYNC110 - a log handler, no event
+                await asyncio.sleep(0.05)
+        assert all(
+            "taking from the queue failed" in r.getMessage() for r in pipeline.errors.records
+        )
+        assert all(
+            r.exc_info and isinstance(r.exc_info[1], ResponseError) for r in pipeline.errors.records
+        )
+        await client.delete(queue.stream)
+        await asyncio.sleep(1.5)  # the consumers' pause after a failure
+        pipeline.errors.records.clear()
+        _, (third,) = await pipeline.order(person(Channel.EMAIL))
+        await pipeline.settled(third, AttemptStatus.SENT)
+        assert len(received_mail(smtp)) == 3

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from redis.asyncio import Redis
 
 from yunting.staff.throttle import RedisLoginThrottle, ThrottleLimits
 
 from .conftest import Api
-
-REDIS_URL = os.environ.get("YUNTING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def test_api_refuses_after_ten_failures_even_the_right_password(api: Api) -> None:
@@ -46,19 +40,6 @@ async def test_unknown_usernames_are_throttled_too(api: Api) -> None:
         "/api/auth/sign-in", json={"username": "ghost", "password": "whatever1"}
     )
     assert r.status_code == 429
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[tuple[Redis, str]]:
-    client = Redis.from_url(REDIS_URL)
-    prefix = f"yunting-test-{uuid.uuid4().hex[:8]}:"
-    try:
-        yield client, prefix
-    finally:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 async def test_redis_throttle_is_shared_and_expires(redis: tuple[Redis, str]) -> None:

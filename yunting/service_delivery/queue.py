@@ -23,6 +23,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
+# Redis's errors when a consumer group's stream is deleted: before a read, or during one.
+_STREAM_GONE = ("NOGROUP", "UNBLOCKED")
+
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
@@ -149,6 +152,15 @@ class RedisStreamQueue:
             logger.warning("delivery queue unavailable: %s", e)
             self._group_ready = False
             await asyncio.sleep(min(wait_s, 1.0))
+            return []
+        except ResponseError as e:
+            if not str(e).startswith(_STREAM_GONE):
+                raise
+            # The stream or its group is gone (deleted, evicted, a Redis without persistence
+            # restarted between two commands; a blocked read hears UNBLOCKED): made again on
+            # the next take. What it held is still due in the database: the sweeper queues it.
+            logger.warning("delivery queue stream %s lost its group; recreating it", self.stream)
+            self._group_ready = False
             return []
         items = []
         for entry_id, fields in entries:

@@ -98,7 +98,16 @@ class DeliveryWorker:
         me = asyncio.current_task()
         assert me is not None  # always called as a task
         while not self._stopping.is_set():
-            items = await self._queue.take(count=self._batch, wait_s=1.0)
+            try:
+                items = await self._queue.take(count=self._batch, wait_s=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A queue that answers with an error must not end this consumer for good:
+                # the work stays due in the database (the sweeper re-queues it).
+                logger.exception("delivery worker %d: taking from the queue failed", n)
+                await asyncio.sleep(1.0)
+                continue
             if not items or self._stopping.is_set():
                 # Taken while stopping: left unacknowledged for another worker or the sweeper.
                 continue

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 import pytest
 
-from yunting.service_delivery.providers.smtp import SmtpConfig, message_id_for, xtext
+from yunting.infra.clock import FrozenClock
+from yunting.service_delivery.ports import Channel, Submission
+from yunting.service_delivery.providers.smtp import (
+    SmtpConfig,
+    SmtpProvider,
+    _check_recipient,
+    message_id_for,
+    xtext,
+)
 
 
 def config(**overrides: Any) -> SmtpConfig:
@@ -60,3 +71,64 @@ def test_bad_configuration_is_refused(overrides: dict[str, Any], message: str) -
 
 def test_the_password_stays_out_of_repr() -> None:
     assert "s3cret" not in repr(config(username="u", password="s3cret"))
+
+
+LONG_ASCII = "Electronic service of the civil judgment " * 4
+BODIES = [
+    "张伟：\n\n请打开以下链接：\nhttps://court.example.cn/s/abc\n",
+    "",
+    "x" * 57,  # exactly one line of base64
+    "x" * 58,
+    "line one\r\nline two\rline three\n",
+]
+
+
+@pytest.mark.parametrize(
+    ("sender_name", "subject", "address"),
+    [
+        (
+            "杭州互联网法院",
+            "电子送达 Electronic service: (2026)浙0192民初1234号 民事判决书",
+            "a@b.example.cn",
+        ),
+        ("", "short", "zhang.wei@example.com"),
+        ('Court "A", Division <1>', LONG_ASCII, "user+tag@example.org"),
+        ("Hangzhou Internet Court", "two  spaces and a trailing one ", "x@example.com"),
+        (
+            "法院",
+            "injected\r\nBcc: someone@example.com",
+            "very.long.local.part" * 3 + "@mail.department.example.com",
+        ),
+        ("法院", "", "user@xn--fiqs8s.example"),
+    ],
+)
+def test_a_message_is_composed_byte_for_byte_as_the_email_package_makes_it(
+    sender_name: str, subject: str, address: str
+) -> None:
+    provider = SmtpProvider(
+        config(sender_name=sender_name),
+        clock=FrozenClock(datetime(2026, 11, 25, 1, 2, 3, tzinfo=UTC)),
+    )
+    recipient = _check_recipient(address)
+    assert not recipient.smtputf8
+    for body in BODIES:
+        submission = Submission(
+            attempt_id=uuid.uuid4(),
+            channel=Channel.EMAIL,
+            recipient=address,
+            subject=subject,
+            body=body,
+            message_id="<m@court.example.cn>",
+        )
+        composed = provider._compose(submission, recipient, submission.message_id)
+        reference = provider.compose_with_email_package(
+            submission, recipient, submission.message_id, "Wed, 25 Nov 2026 01:02:03 +0000"
+        )
+        assert composed == reference
+        # And it reads back as sent: one Subject line, the body intact.
+        parsed = BytesParser(policy=policy.default).parsebytes(composed)
+        assert str(parsed["Subject"] or "").split() == subject.split()  # words kept, CR/LF none
+        assert parsed.get_content().replace("\r\n", "\n") == body.replace("\r\n", "\n").replace(
+            "\r", "\n"
+        )
+    assert "Bcc" not in BytesParser(policy=policy.default).parsebytes(composed)
