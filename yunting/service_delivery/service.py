@@ -888,7 +888,7 @@ class ServiceDeliveryService:
                     )
         for attempt_id in silent:
             async with self._db.transaction() as conn:
-                await self._lock(conn, attempt_id)
+                await self._lock_many(conn, [attempt_id])
                 access = await self._access(conn, attempt_id)
                 if access.attempt.status != AttemptStatus.SENT.value:
                     continue
@@ -1112,15 +1112,8 @@ class ServiceDeliveryService:
         attempt = await repo.get_attempt(conn, attempt_id)
         if attempt is None:
             raise ServiceNotFoundError(f"no attempt {attempt_id}")
-        recipient = await repo.get_recipient(conn, attempt.recipient_id)
-        order = await repo.get_order(conn, attempt.order_id)
-        if recipient is None or order is None:
-            raise ServiceNotFoundError(f"attempt {attempt_id} lost its order")
-        document = await repo.get_document(conn, order.document_id)
-        if document is None:
-            raise ServiceNotFoundError("the order's document is gone")
-        case, court = await self._case(conn, Actor.system(), order.case_id, None)
-        return RecipientAccess(attempt, recipient, order, document, case, court)
+        (access,) = await self._accesses(conn, [attempt])
+        return access
 
     async def _accesses(
         self, conn: AsyncConnection, attempts: Sequence[repo.AttemptRow]
@@ -1165,25 +1158,17 @@ class ServiceDeliveryService:
                 raise PermissionDeniedError(f"your role may not {permission}")
         return case, court
 
-    async def _lock(self, conn: AsyncConnection, attempt_id: UUID) -> repo.AttemptRow | None:
-        """Lock an attempt and its recipient, in that order, and return the attempt as locked.
-
-        Every transaction that changes an attempt or a recipient and appends evidence takes
-        its locks in one order: attempt, recipient, then the ledger's head (in ``_record``).
-        Two orders would deadlock on PostgreSQL, e.g. a receipt deciding service while the
-        clerk marks the same recipient for postal service."""
-        attempt = await repo.get_attempt(conn, attempt_id, for_update=True)
-        if attempt is not None:
-            await repo.get_recipient(conn, attempt.recipient_id, for_update=True)
-        return attempt
-
     async def _lock_many(
         self, conn: AsyncConnection, attempt_ids: Sequence[UUID]
     ) -> dict[UUID, repo.AttemptRow]:
-        """``_lock`` for a batch: the attempts in id order, then their recipients in id order
-        (then the ledger's head). Two batches lock in one order; against a single attempt's
-        transaction (attempt, its recipient) no cycle can form either, since a batch takes no
-        recipient before it holds all its attempts."""
+        """Lock attempts and their recipients and return the attempts as locked.
+
+        Every transaction that changes an attempt or a recipient and appends evidence takes
+        its locks in one order: the attempts in id order, then their recipients in id order,
+        then the ledger's head (in ``_record``). Two orders would deadlock on PostgreSQL, e.g.
+        a receipt deciding service while the clerk marks the same recipient for postal
+        service; as no transaction takes a recipient before it holds all its attempts, no
+        cycle can form."""
         attempts = await repo.get_attempts(conn, list(attempt_ids), for_update=True)
         await repo.lock_recipients(conn, [a.recipient_id for a in attempts.values()])
         return attempts
@@ -1255,7 +1240,7 @@ class ServiceDeliveryService:
 
     async def _decide_many(self, conn: AsyncConnection, cases: Mapping[UUID, UUID]) -> None:
         """Run the rule set over each recipient's events (``cases``: recipient id → case id);
-        a new "served" is itself evidence. The recipients are locked (``_lock``/``_lock_many``
+        a new "served" is itself evidence. The recipients are locked (``_lock_many``
         took them, or this does, in id order)."""
         recipients = await repo.get_recipients(conn, list(cases), for_update=True)
         events = await repo.events_of_recipients(conn, list(recipients))
