@@ -6,6 +6,7 @@ the areas' ``repository`` modules; this module owns connections.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# How long a SQLite writer waits for its turn before giving up (busy_timeout, and the turn
+# this process's writers take in ``Database.transaction``), by default.
+SQLITE_BUSY_TIMEOUT_S = 10
 
 # Table declarations register here (a declaration, not a resource: no connection is made).
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -56,13 +61,13 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_s: float) -> None:
     cursor = dbapi_connection.cursor()
     # Foreign keys are off by default in SQLite; WAL lets readers proceed during a write;
     # busy_timeout makes concurrent writers wait instead of failing at once.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -70,10 +75,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """Owns the async engine. Built in the app lifespan or a CLI command, closed by ``stop()``."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+    ) -> None:
         self.url = url
         self._echo = echo
+        self._busy_timeout_s = busy_timeout_s
         self._engine: AsyncEngine | None = None
+        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -93,7 +102,13 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(
+                engine.sync_engine,
+                "connect",
+                lambda dbapi_connection, _record: _sqlite_pragmas(
+                    dbapi_connection, self._busy_timeout_s
+                ),
+            )
         self._engine = engine
 
     async def stop(self) -> None:
@@ -104,12 +119,38 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One unit of work: commits on success, rolls back on any exception."""
-        async with self.engine.begin() as conn:
-            if self.is_sqlite:
-                # Take SQLite's write lock up front so read-then-write units of work cannot
-                # interleave (the PostgreSQL path uses SELECT ... FOR UPDATE instead).
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        # SQLite has one writer at a time. This process's writers queue here, each woken the
+        # moment the one before it commits; in SQLite's busy handler they would poll with
+        # sleeps of up to 100 ms, idling the pipeline under load (writers of another process
+        # still wait there).
+        async with self._write_turn(), self.engine.begin() as conn:
+            # Take the write lock up front so read-then-write units of work cannot
+            # interleave (the PostgreSQL path uses SELECT ... FOR UPDATE instead).
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
+
+    @asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer[0] is not loop:
+            self._writer = (loop, asyncio.Lock())  # a lock serves the loop it was made on
+        lock = self._writer[1]
+        try:
+            async with asyncio.timeout(self._busy_timeout_s):
+                await lock.acquire()
+        except TimeoutError:
+            raise TimeoutError(
+                f"SQLite: no write turn within {self._busy_timeout_s} s (a transaction opened "
+                "inside another one?)"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

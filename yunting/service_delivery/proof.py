@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -47,18 +48,39 @@ DEADLINE_NAMES: dict[str, str] = {
 }
 
 
-def rule_event(event: EventRow) -> ServiceEvent:
+class Evidence(Protocol):
+    """An evidence event as the rule set reads it: an ``EventRow``, or a ``RuleInput`` (the
+    same columns, read without the verbatim evidence)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def receipt_status(self) -> str | None: ...
+    @property
+    def reached_recipient_system(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+
+
+def rule_event(event: Evidence) -> ServiceEvent:
     """A stored evidence event as the rule set reads it."""
+    kind = EvidenceKind(event.kind)
     return ServiceEvent(
         id=str(event.id),
-        kind=EvidenceKind(event.kind),
+        kind=kind,
         at=event.at,
         channel=event.channel,
         receipt_status=ReceiptStatus(event.receipt_status) if event.receipt_status else None,
         # The rule set reads arrival from a receipt's status; the flag is the provider's
         # answer (HANDED_TO_PROVIDER) alone.
         reached_recipient_system=(
-            event.reached_recipient_system and event.kind == EvidenceKind.HANDED_TO_PROVIDER
+            event.reached_recipient_system and kind is EvidenceKind.HANDED_TO_PROVIDER
         ),
         rejection_reason=(
             (
@@ -66,17 +88,17 @@ def rule_event(event: EventRow) -> ServiceEvent:
                 if event.detail in PROBLEM_REASONS
                 else RejectionReason.OTHER
             )
-            if event.kind == EvidenceKind.REJECTED
+            if kind is EvidenceKind.REJECTED
             else None
         ),
     )
 
 
-def decision_for(recipient: RecipientRow, events: Sequence[EventRow]) -> ServiceDecision:
-    """The rule set over the recipient's evidence (its own DEEMED_SERVED events left out: they
+def decision_for(consent_tier: str, events: Sequence[Evidence]) -> ServiceDecision:
+    """The rule set over a recipient's evidence (its own DEEMED_SERVED events left out: they
     record a result, they are not evidence for it)."""
     return decide(
-        tier=ConsentTier(recipient.consent_tier),
+        tier=ConsentTier(consent_tier),
         events=[rule_event(e) for e in events if e.kind != EvidenceKind.DEEMED_SERVED],
     )
 
@@ -109,7 +131,9 @@ def certificate_data(
 ) -> CertificateData:
     """The certificate of ``recipient``: ``events`` are the recipient's and the order's own
     (SERVICE_ORDERED), in ledger order; ``tree_head`` must cover all of them."""
-    decision = decision_for(recipient, [e for e in events if e.recipient_id == recipient.id])
+    decision = decision_for(
+        recipient.consent_tier, [e for e in events if e.recipient_id == recipient.id]
+    )
     basis = set(decision.basis_event_ids)
     addresses = tuple(
         ServiceAddress(channel=channel, masked_address=masked(channel, address))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
@@ -25,13 +25,30 @@ from yunting.service_delivery.tables import (
 R = TypeVar("R")
 
 
+class _Keyed(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
 def _row(cls: type[R], row: Any) -> R:
     """A row as its dataclass. Every datetime column is a ``UtcDateTime`` (aware UTC out), and
     the tables list their columns in the dataclasses' field order (a unit test holds both), so
-    a row of a whole table maps by position: this runs for every row the worker reads."""
+    a row of a whole table maps by position."""
     if row._fields == _field_names(cls):
         return cls(*row)
     return cls(**{name: getattr(row, name) for name in _field_names(cls)})
+
+
+def _rows(cls: type[R], result: Any) -> list[R]:
+    """Every row of ``result`` as its dataclass (``_row``), its columns compared once: this runs
+    for every row the worker reads, and a row's ``_fields`` is built anew on each access."""
+    names = _field_names(cls)
+    if tuple(result.keys()) == names:
+        return [cls(*r) for r in result]
+    return [cls(**{name: getattr(r, name) for name in names}) for r in result]
 
 
 def _field_names(cls: Any) -> tuple[str, ...]:
@@ -134,6 +151,35 @@ class EventRow:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionState:
+    """What deciding a recipient's service reads of its row: the rule set's input (the consent
+    tier), what the deadline needs, and the decision stored last (to tell whether it changed)."""
+
+    id: UUID
+    order_id: UUID
+    consent_tier: str
+    abroad: bool
+    served_at: datetime | None
+    rule_id: str | None
+    decision_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInput:
+    """An evidence event as the rule set reads it (``proof.rule_event``): its row without the
+    verbatim evidence, the summary and the hashes."""
+
+    id: int
+    recipient_id: UUID
+    kind: str
+    at: datetime
+    channel: str | None
+    receipt_status: str | None
+    reached_recipient_system: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptRow:
     id: int
     channel: str
@@ -167,7 +213,7 @@ async def list_documents(conn: AsyncConnection, case_id: UUID) -> list[DocumentR
         .where(service_documents.c.case_id == case_id)
         .order_by(service_documents.c.uploaded_at.desc())
     )
-    return [_row(DocumentRow, r) for r in rows]
+    return _rows(DocumentRow, rows)
 
 
 async def insert_order(conn: AsyncConnection, order: OrderRow) -> None:
@@ -188,7 +234,7 @@ async def list_orders(
     if case_id is not None:
         query = query.where(service_orders.c.case_id == case_id)
     rows = await conn.execute(query.order_by(service_orders.c.created_at.desc()).limit(limit))
-    return [_row(OrderRow, r) for r in rows]
+    return _rows(OrderRow, rows)
 
 
 # Recipients -----------------------------------------------------------------------------------
@@ -218,14 +264,30 @@ async def get_recipients(
 
 
 async def _by_ids(
-    conn: AsyncConnection, table: Table, cls: type[R], ids: list[UUID], for_update: bool
-) -> dict[UUID, R]:
+    conn: AsyncConnection, table: Table, cls: type[K], ids: list[UUID], for_update: bool
+) -> dict[UUID, K]:
     if not ids:
         return {}
     query = select(table).where(table.c.id.in_(sorted(set(ids)))).order_by(table.c.id)
     if for_update:
         query = query.with_for_update()
-    return {r.id: _row(cls, r) for r in await conn.execute(query)}
+    return {r.id: r for r in _rows(cls, await conn.execute(query))}
+
+
+async def decision_states(
+    conn: AsyncConnection, recipient_ids: list[UUID]
+) -> dict[UUID, DecisionState]:
+    """By id, locked in id order (``get_recipients`` with ``for_update``)."""
+    if not recipient_ids:
+        return {}
+    table = service_recipients
+    query = (
+        select(*(table.c[name] for name in _field_names(DecisionState)))
+        .where(table.c.id.in_(sorted(set(recipient_ids))))
+        .order_by(table.c.id)
+        .with_for_update()
+    )
+    return {r.id: r for r in _rows(DecisionState, await conn.execute(query))}
 
 
 async def lock_recipients(conn: AsyncConnection, recipient_ids: list[UUID]) -> None:
@@ -255,7 +317,7 @@ async def list_recipients(conn: AsyncConnection, order_ids: list[UUID]) -> list[
         .where(service_recipients.c.order_id.in_(order_ids))
         .order_by(service_recipients.c.created_at, service_recipients.c.name)
     )
-    return [_row(RecipientRow, r) for r in rows]
+    return _rows(RecipientRow, rows)
 
 
 async def update_recipient(conn: AsyncConnection, recipient_id: UUID, **values: Any) -> None:
@@ -289,6 +351,21 @@ async def get_attempts(
     return await _by_ids(conn, service_attempts, AttemptRow, attempt_ids, for_update)
 
 
+async def lock_attempt_statuses(conn: AsyncConnection, attempt_ids: list[UUID]) -> dict[UUID, str]:
+    """Each attempt's status, the attempts locked in id order (``get_attempts`` with
+    ``for_update``, reading only what changes after the claim)."""
+    if not attempt_ids:
+        return {}
+    table = service_attempts
+    rows = await conn.execute(
+        select(table.c.id, table.c.status)
+        .where(table.c.id.in_(sorted(set(attempt_ids))))
+        .order_by(table.c.id)
+        .with_for_update()
+    )
+    return {attempt_id: status for attempt_id, status in rows}
+
+
 async def list_attempts(conn: AsyncConnection, recipient_ids: list[UUID]) -> list[AttemptRow]:
     if not recipient_ids:
         return []
@@ -297,7 +374,7 @@ async def list_attempts(conn: AsyncConnection, recipient_ids: list[UUID]) -> lis
         .where(service_attempts.c.recipient_id.in_(recipient_ids))
         .order_by(service_attempts.c.created_at, service_attempts.c.try_no)
     )
-    return [_row(AttemptRow, r) for r in rows]
+    return _rows(AttemptRow, rows)
 
 
 async def attempts_by_provider_ids(
@@ -309,7 +386,7 @@ async def attempts_by_provider_ids(
     rows = await conn.execute(
         select(service_attempts).where(_by_provider_ids(service_attempts, keys))
     )
-    return {(r.channel, r.provider_id): _row(AttemptRow, r) for r in rows}
+    return {(a.channel, a.provider_id): a for a in _rows(AttemptRow, rows) if a.provider_id}
 
 
 def _by_provider_ids(table: Table, keys: list[tuple[str, str]]) -> Any:
@@ -348,7 +425,7 @@ async def claim_attempts(
         )
         .returning(*service_attempts.c)
     )
-    return [_row(AttemptRow, r) for r in rows]
+    return _rows(AttemptRow, rows)
 
 
 async def update_attempt(conn: AsyncConnection, attempt_id: UUID, **values: Any) -> None:
@@ -490,7 +567,7 @@ async def list_events(
             )
         )
     rows = await conn.execute(query.order_by(service_events.c.id))
-    return [_row(EventRow, r) for r in rows]
+    return _rows(EventRow, rows)
 
 
 async def recipient_events(conn: AsyncConnection, recipient_id: UUID) -> list[EventRow]:
@@ -509,8 +586,28 @@ async def events_of_recipients(
         .order_by(service_events.c.id)
     )
     found: dict[UUID, list[EventRow]] = {}
-    for r in rows:
-        found.setdefault(r.recipient_id, []).append(_row(EventRow, r))
+    for event in _rows(EventRow, rows):
+        assert event.recipient_id is not None  # the query's condition
+        found.setdefault(event.recipient_id, []).append(event)
+    return found
+
+
+async def rule_inputs(
+    conn: AsyncConnection, recipient_ids: list[UUID], *, leave_out: str
+) -> dict[UUID, list[RuleInput]]:
+    """Each recipient's events as the rule set reads them, in the order they were stored,
+    without those of kind ``leave_out`` (the decisions themselves)."""
+    if not recipient_ids:
+        return {}
+    table = service_events
+    rows = await conn.execute(
+        select(*(table.c[name] for name in _field_names(RuleInput)))
+        .where(table.c.recipient_id.in_(sorted(set(recipient_ids))), table.c.kind != leave_out)
+        .order_by(table.c.id)
+    )
+    found: dict[UUID, list[RuleInput]] = {}
+    for event in _rows(RuleInput, rows):
+        found.setdefault(event.recipient_id, []).append(event)
     return found
 
 
@@ -524,7 +621,7 @@ async def insert_receipts(
         insert(delivery_receipts).returning(*delivery_receipts.c, sort_by_parameter_order=True),
         receipts,
     )
-    return [_row(ReceiptRow, r) for r in rows]
+    return _rows(ReceiptRow, rows)
 
 
 async def unapplied_receipts(conn: AsyncConnection, *, limit: int = 500) -> list[ReceiptRow]:
@@ -535,7 +632,7 @@ async def unapplied_receipts(conn: AsyncConnection, *, limit: int = 500) -> list
         .order_by(delivery_receipts.c.id)
         .limit(limit)
     )
-    return [_row(ReceiptRow, r) for r in rows]
+    return _rows(ReceiptRow, rows)
 
 
 async def unapplied_receipts_for(
@@ -552,7 +649,7 @@ async def unapplied_receipts_for(
         )
         .order_by(delivery_receipts.c.id)
     )
-    return [_row(ReceiptRow, r) for r in rows]
+    return _rows(ReceiptRow, rows)
 
 
 async def update_receipts(conn: AsyncConnection, changes: list[tuple[int, dict[str, Any]]]) -> None:

@@ -648,17 +648,21 @@ class ServiceDeliveryService:
         now = self._clock.now()
         statuses: dict[UUID, AttemptStatus] = {}
         async with self._db.transaction() as conn:
-            locked = await self._lock_many(conn, [access.attempt.id for access, _ in sent])
+            # The claimed rows are as they were at the claim; only the status can have changed
+            # since (the sweeper), so that is all this reads (and locks, in _lock_many's order).
+            locked = await repo.lock_attempt_statuses(conn, [a.attempt.id for a, _ in sent])
+            await repo.lock_recipients(conn, [a.attempt.recipient_id for a, _ in sent])
             changes: list[tuple[UUID, dict[str, Any]]] = []
             events: list[NewEvent] = []
             retries: list[repo.AttemptRow] = []
             answered: list[tuple[str, str]] = []
             for access, outcome in sent:
-                attempt = locked.get(access.attempt.id)
-                if attempt is None:
-                    raise ServiceNotFoundError(f"attempt {access.attempt.id} vanished")
+                attempt = access.attempt
+                status = locked.get(attempt.id)
+                if status is None:
+                    raise ServiceNotFoundError(f"attempt {attempt.id} vanished")
                 target, event, values = self._outcome(attempt, access.case.id, outcome, now)
-                current = AttemptStatus(attempt.status)
+                current = AttemptStatus(status)
                 try:
                     step = plan_attempt_transition(current, target)
                 except AttemptTransitionError:
@@ -1168,7 +1172,8 @@ class ServiceDeliveryService:
         then the ledger's head (in ``_record``). Two orders would deadlock on PostgreSQL, e.g.
         a receipt deciding service while the clerk marks the same recipient for postal
         service; as no transaction takes a recipient before it holds all its attempts, no
-        cycle can form."""
+        cycle can form. ``_record_outcomes`` takes the same locks in the same order, reading
+        only the attempts' statuses."""
         attempts = await repo.get_attempts(conn, list(attempt_ids), for_update=True)
         await repo.lock_recipients(conn, [a.recipient_id for a in attempts.values()])
         return attempts
@@ -1242,13 +1247,15 @@ class ServiceDeliveryService:
         """Run the rule set over each recipient's events (``cases``: recipient id → case id);
         a new "served" is itself evidence. The recipients are locked (``_lock_many``
         took them, or this does, in id order)."""
-        recipients = await repo.get_recipients(conn, list(cases), for_update=True)
-        events = await repo.events_of_recipients(conn, list(recipients))
+        recipients = await repo.decision_states(conn, list(cases))
+        events = await repo.rule_inputs(
+            conn, list(recipients), leave_out=EvidenceKind.DEEMED_SERVED.value
+        )
         orders: dict[UUID, repo.OrderRow] = {}
         changes: list[tuple[UUID, dict[str, Any]]] = []
         served: list[NewEvent] = []
         for recipient_id, recipient in recipients.items():
-            decision = decision_for(recipient, events.get(recipient_id, []))
+            decision = decision_for(recipient.consent_tier, events.get(recipient_id, []))
             served_at = decision.served_at if decision.served else None
             if (
                 served_at == recipient.served_at

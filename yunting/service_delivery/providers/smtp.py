@@ -38,6 +38,7 @@ from aiosmtplib.typing import SMTPStatus
 from email_validator import EmailNotValidError, validate_email
 
 from yunting.infra.clock import Clock
+from yunting.service_delivery.addresses import plain_email
 from yunting.service_delivery.ports import (
     Accepted,
     Channel,
@@ -567,6 +568,9 @@ def _not_running() -> ProviderError:
 
 def _check_recipient(address: str) -> _Recipient:
     """Validate the address before any connection (syntax only: RFC 5321 §4.1.2, RFC 6531)."""
+    plain = plain_email(address)
+    if plain is not None:
+        return _Recipient(envelope=plain[0], domain=plain[1], smtputf8=False)
     try:
         checked = validate_email(address, check_deliverability=False)
     except EmailNotValidError as e:

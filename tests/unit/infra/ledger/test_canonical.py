@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from yunting.infra.ledger.canonical import CanonicalJsonError, canonical_json, parse_canonical
+from yunting.infra.ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    CanonicalJsonError,
+    _encode,
+    canonical_json,
+    parse_canonical,
+)
 
 
 def test_rfc8785_member_sorting_example() -> None:
@@ -85,3 +93,59 @@ def test_every_single_byte_change_is_rejected_or_changes_the_value() -> None:
             except CanonicalJsonError:
                 continue
             assert parsed != value, f"byte {position} changed without notice"
+
+
+def _long_way(value: object) -> bytes:
+    out: list[str] = []
+    _encode(value, "$", out)
+    return "".join(out).encode("utf-8")
+
+
+_SCALARS = st.one_of(
+    st.text(),  # every character, incl. controls, quotes, CJK and astral ones
+    st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),
+    st.booleans(),
+    st.none(),
+)
+
+
+@given(
+    st.dictionaries(
+        st.one_of(st.text(st.characters(max_codepoint=127)), st.text()), _SCALARS, max_size=8
+    )
+)
+def test_a_flat_object_is_written_as_the_general_encoder_writes_it(
+    value: dict[str, object],
+) -> None:
+    # Non-ASCII names take the general path; ASCII ones the fast one. Both must agree with it.
+    try:
+        expected = _long_way(value)
+    except CanonicalJsonError:
+        with pytest.raises(CanonicalJsonError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"big": 2**53}, "outside"),
+        ({"small": -(2**53)}, "outside"),
+        ({"amount": 0.5}, "floats are not allowed"),
+        ({"bad": "a\udc00b"}, "lone surrogates"),
+    ],
+)
+def test_a_flat_object_without_a_canonical_form_is_refused(value: object, message: str) -> None:
+    with pytest.raises(CanonicalJsonError, match=message):
+        canonical_json(value)
+
+
+def test_control_characters_and_quotes_in_a_flat_object() -> None:
+    value = {"b": 'say "hi"\\\n\t\x01\x7f', "a": 1, "c": None, "d": False, "e": "法院"}
+    assert (
+        canonical_json(value)
+        == (
+            '{"a":1,"b":"say \\"hi\\"\\\\\\n\\t\\u0001\x7f","c":null,"d":false,"e":"法院"}'
+        ).encode()
+    )

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from yunting.infra.ledger import merkle
 from yunting.infra.ledger.canonical import canonical_json
@@ -18,6 +20,7 @@ from yunting.infra.ledger.model import (
     SignedTreeHead,
     decode_digitally_signed,
     encode_digitally_signed,
+    format_time,
     tree_head_signature_input,
     unb64,
 )
@@ -40,7 +43,16 @@ def entry(**overrides: object) -> NewEntry:
     return NewEntry(**fields)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("subject", ["order-17", 'say "hi" \\ 送达 é'])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "order-17",
+        'say "hi" \\ 送达 é',
+        "0b1e5f4c-3a2d-4c6b-9e8f-7a6b5c4d3e2f",
+        "a/b:c@d.e_f",
+        "a b+c",
+    ],
+)
 def test_leaf_is_the_canonical_json_of_the_whole_entry(subject: str) -> None:
     leaf = entry(subject_id=subject).leaf(7)
     assert leaf == canonical_json(
@@ -166,3 +178,8 @@ def test_unb64_accepts_only_canonical_base64() -> None:
     for bad in ("AQI", "AQJ=", "AQI=\n", "A QI=", 5):
         with pytest.raises(ValueError, match="base64"):
             unb64(bad)
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_a_time_is_written_as_strftime_writes_it(at: datetime) -> None:
+    assert format_time(at) == at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
