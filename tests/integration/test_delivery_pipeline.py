@@ -842,21 +842,63 @@ async def test_receipts_the_service_cannot_match_do_not_break_the_channel(
     )
     assert isinstance(nack, GenericNack)
     assert nack.command_status != CommandStatus.ESME_ROK
-    # A receipt without any message id: acknowledged (redelivery would not help) and dropped
-    # by the provider (smpp.py ``_store_receipt``); it never reaches the receipts table.
-    _, answer = await smsc_sends(pipeline.smsc, lambda seq: receipt_pdu("", "DELIVRD", None, seq))
+    # A receipt without any message id: acknowledged (redelivery would not help) and stored
+    # verbatim all the same, matched to nothing.
+    idless, answer = await smsc_sends(
+        pipeline.smsc, lambda seq: receipt_pdu("", "DELIVRD", None, seq)
+    )
     assert isinstance(answer, DeliverSmResp)
     assert answer.command_status == CommandStatus.ESME_ROK
+    (kept,) = await pipeline.receipts("")
+    assert kept.raw == verbatim(idless)
+    assert (kept.status, kept.attempt_id, kept.applied_at) == ("delivered", None, None)
     async with pipeline.db.read() as conn:
         count = (await conn.execute(select(func.count()).select_from(delivery_receipts))).scalar()
         events = (await conn.execute(select(func.count()).select_from(service_events))).scalar()
-    assert (count, events) == (1, 0)
+    assert (count, events) == (2, 0)
 
     # The same bind still carries service and its receipts.
     _, (attempt_id,) = await pipeline.order(person(Channel.SMS))
     await pipeline.receipts_in(attempt_id)
     await pipeline.settled(attempt_id, AttemptStatus.DELIVERED)
     assert [b[2] for b in pipeline.smsc.binds] == [CommandStatus.ESME_ROK]
+
+
+async def test_receipts_nothing_answers_to_do_not_keep_the_sweeper_from_the_others(
+    pipeline: Pipeline,
+) -> None:
+    # Older receipts no attempt answers to, then one whose attempt is known but that was never
+    # applied (its worker stopped between storing it and applying it): the sweeper, reading one
+    # receipt a time, still reaches it.
+    for message_id in ("ffff0010", "ffff0011"):
+        await smsc_sends(
+            pipeline.smsc,
+            lambda seq, m=message_id: receipt_pdu(m, "DELIVRD", MessageState.DELIVERED, seq),
+        )
+    pipeline.smsc.configure(PHONE, Behaviour.NO_RECEIPT)
+    _, (attempt_id,) = await pipeline.order(person(Channel.SMS))
+    sent = await pipeline.settled(attempt_id, AttemptStatus.SENT)
+    async with pipeline.db.transaction() as conn:
+        await repo.insert_receipts(
+            conn,
+            [
+                {
+                    "channel": Channel.SMS.value,
+                    "provider_id": sent.provider_id,
+                    "status": "delivered",
+                    "error_code": "",
+                    "raw": "deliver_sm stored before a crash",
+                    "received_at": pipeline.clock.now(),
+                    "happened_at": None,
+                }
+            ],
+        )
+    _, counts = await pipeline.service.sweep(limit=1)
+    assert counts["receipts"] == 1
+    assert (await pipeline.attempt(attempt_id)).status == AttemptStatus.DELIVERED.value
+    for message_id in ("ffff0010", "ffff0011"):
+        (orphan,) = await pipeline.receipts(message_id)
+        assert (orphan.attempt_id, orphan.applied_at) == (None, None)
 
 
 async def test_two_copies_of_a_receipt_arriving_together_apply_once(pipeline: Pipeline) -> None:

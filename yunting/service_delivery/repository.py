@@ -625,11 +625,23 @@ async def insert_receipts(
 
 
 async def unapplied_receipts(conn: AsyncConnection, *, limit: int = 500) -> list[ReceiptRow]:
-    """Stored receipts not applied to an attempt yet, oldest first."""
+    """Stored receipts not applied yet whose attempt is known by now, oldest first. One that no
+    attempt answers to (a message id never recorded, or none) stays stored as evidence and out
+    of the way: it would otherwise be read again on every sweep, and enough of them would keep
+    the sweeper from ever reaching the receipts it can apply."""
+    receipts, attempts = delivery_receipts, service_attempts
+    known = (
+        select(attempts.c.id)
+        .where(
+            attempts.c.channel == receipts.c.channel,
+            attempts.c.provider_id == receipts.c.provider_id,
+        )
+        .exists()
+    )
     rows = await conn.execute(
-        select(delivery_receipts)
-        .where(delivery_receipts.c.applied_at.is_(None))
-        .order_by(delivery_receipts.c.id)
+        select(receipts)
+        .where(receipts.c.applied_at.is_(None), known)
+        .order_by(receipts.c.id)
         .limit(limit)
     )
     return _rows(ReceiptRow, rows)

@@ -848,12 +848,11 @@ class SmppProvider:
     async def _store_receipt(self, pdu: DeliverSm) -> None:
         parsed = parse_receipt(pdu, tz=self._tz)
         if not parsed.message_id:
-            # Nothing to match it to, and redelivery would not change that.
+            # Nothing to match it to, and redelivery would not change that; it is still what
+            # the SMSC said, so it is kept verbatim (provider id "", never applied).
             logger.warning(
-                "smpp: receipt without a message id (stat %r); acknowledged and dropped",
-                parsed.stat,
+                "smpp: receipt without a message id (stat %r); stored unmatched", parsed.stat
             )
-            return
         status = receipt_status(message_state=parsed.message_state, stat=parsed.stat)
         receipt = Receipt(
             channel=Channel.SMS,
