@@ -55,6 +55,12 @@ def _field_names(cls: Any) -> tuple[str, ...]:
     return tuple(cls.__dataclass_fields__)  # in declaration order
 
 
+def _columns(table: Table, cls: Any) -> list[Any]:
+    """The columns of ``table`` a row dataclass holds, in its field order (all of them for the
+    whole-row classes; a projection such as ``RuleInput`` reads only what it names)."""
+    return [table.c[name] for name in _field_names(cls)]
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentRow:
     id: UUID
@@ -248,11 +254,9 @@ async def insert_recipients(conn: AsyncConnection, recipients: list[RecipientRow
 async def get_recipient(
     conn: AsyncConnection, recipient_id: UUID, *, for_update: bool = False
 ) -> RecipientRow | None:
-    query = select(service_recipients).where(service_recipients.c.id == recipient_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    return _row(RecipientRow, row) if row is not None else None
+    return (await _by_ids(conn, service_recipients, RecipientRow, [recipient_id], for_update)).get(
+        recipient_id
+    )
 
 
 async def get_recipients(
@@ -268,7 +272,9 @@ async def _by_ids(
 ) -> dict[UUID, K]:
     if not ids:
         return {}
-    query = select(table).where(table.c.id.in_(sorted(set(ids)))).order_by(table.c.id)
+    query = (
+        select(*_columns(table, cls)).where(table.c.id.in_(sorted(set(ids)))).order_by(table.c.id)
+    )
     if for_update:
         query = query.with_for_update()
     return {r.id: r for r in _rows(cls, await conn.execute(query))}
@@ -278,16 +284,7 @@ async def decision_states(
     conn: AsyncConnection, recipient_ids: list[UUID]
 ) -> dict[UUID, DecisionState]:
     """By id, locked in id order (``get_recipients`` with ``for_update``)."""
-    if not recipient_ids:
-        return {}
-    table = service_recipients
-    query = (
-        select(*(table.c[name] for name in _field_names(DecisionState)))
-        .where(table.c.id.in_(sorted(set(recipient_ids))))
-        .order_by(table.c.id)
-        .with_for_update()
-    )
-    return {r.id: r for r in _rows(DecisionState, await conn.execute(query))}
+    return await _by_ids(conn, service_recipients, DecisionState, recipient_ids, True)
 
 
 async def lock_recipients(conn: AsyncConnection, recipient_ids: list[UUID]) -> None:
@@ -337,11 +334,9 @@ async def insert_attempts(conn: AsyncConnection, attempts: list[AttemptRow]) -> 
 async def get_attempt(
     conn: AsyncConnection, attempt_id: UUID, *, for_update: bool = False
 ) -> AttemptRow | None:
-    query = select(service_attempts).where(service_attempts.c.id == attempt_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    return _row(AttemptRow, row) if row is not None else None
+    return (await _by_ids(conn, service_attempts, AttemptRow, [attempt_id], for_update)).get(
+        attempt_id
+    )
 
 
 async def get_attempts(
@@ -578,18 +573,7 @@ async def events_of_recipients(
     conn: AsyncConnection, recipient_ids: list[UUID]
 ) -> dict[UUID, list[EventRow]]:
     """Each recipient's events, in the order they were stored."""
-    if not recipient_ids:
-        return {}
-    rows = await conn.execute(
-        select(service_events)
-        .where(service_events.c.recipient_id.in_(sorted(set(recipient_ids))))
-        .order_by(service_events.c.id)
-    )
-    found: dict[UUID, list[EventRow]] = {}
-    for event in _rows(EventRow, rows):
-        assert event.recipient_id is not None  # the query's condition
-        found.setdefault(event.recipient_id, []).append(event)
-    return found
+    return await _events_by_recipient(conn, EventRow, recipient_ids)
 
 
 async def rule_inputs(
@@ -597,16 +581,28 @@ async def rule_inputs(
 ) -> dict[UUID, list[RuleInput]]:
     """Each recipient's events as the rule set reads them, in the order they were stored,
     without those of kind ``leave_out`` (the decisions themselves)."""
+    return await _events_by_recipient(
+        conn, RuleInput, recipient_ids, service_events.c.kind != leave_out
+    )
+
+
+E = TypeVar("E", EventRow, RuleInput)
+
+
+async def _events_by_recipient(
+    conn: AsyncConnection, cls: type[E], recipient_ids: list[UUID], *conditions: Any
+) -> dict[UUID, list[E]]:
     if not recipient_ids:
         return {}
     table = service_events
     rows = await conn.execute(
-        select(*(table.c[name] for name in _field_names(RuleInput)))
-        .where(table.c.recipient_id.in_(sorted(set(recipient_ids))), table.c.kind != leave_out)
+        select(*_columns(table, cls))
+        .where(table.c.recipient_id.in_(sorted(set(recipient_ids))), *conditions)
         .order_by(table.c.id)
     )
-    found: dict[UUID, list[RuleInput]] = {}
-    for event in _rows(RuleInput, rows):
+    found: dict[UUID, list[E]] = {}
+    for event in _rows(cls, rows):
+        assert event.recipient_id is not None  # the query's condition
         found.setdefault(event.recipient_id, []).append(event)
     return found
 
