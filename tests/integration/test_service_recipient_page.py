@@ -498,6 +498,71 @@ async def test_id_digits_lock_after_five_wrong_tries_and_never_tell_what_is_on_f
     assert await answers(without_id, "123X", 1) == [seen_with[0]]
 
 
+async def test_lockouts_double_and_the_third_closes_the_id_check_but_not_the_code(
+    site: Site,
+) -> None:
+    _, found = await links(site, recipient())
+    path, email_link = found[("张伟", "sms")], found[("张伟", "email")]
+
+    async def five_wrong(client: httpx.AsyncClient) -> list[int]:
+        wrong = [await post(client, f"{path}/id", {"id_last4": "0000"}) for _ in range(5)]
+        return [r.status_code for r in wrong]
+
+    async with site.browser() as client:
+        assert await five_wrong(client) == [422] * 4 + [429]
+        site.clock.advance(30 * 60 + 1)
+        r = await post(client, f"{path}/id", {"id_last4": "0000"})
+        assert alert(r) == "与法院的记录不符。还可尝试 4 次。"
+        assert await five_wrong(client) == [422] * 3 + [429, 429]
+        # The second lockout lasts an hour: 30 minutes on, even the right answer is refused.
+        site.clock.advance(30 * 60 + 1)
+        r = await post(client, f"{path}/id", {"id_last4": "123X"})
+        assert r.status_code == 429
+        assert "30 分钟" in alert(r)
+        site.clock.advance(30 * 60)
+        # The third lockout closes the check: the right answer is refused, however long one
+        # waits, and the page no longer offers the form.
+        assert await five_wrong(client) == [422] * 4 + [403]
+        r = await post(client, f"{path}/id", {"id_last4": "0000"})
+        assert r.status_code == 403
+        assert "已关闭" in alert(r)
+        site.clock.advance(30 * 24 * 3600)
+        r = await post(client, f"{path}/id", {"id_last4": "123X"})
+        assert r.status_code == 403
+        assert not verified(r)
+        page = await client.get(path)
+        assert 'id="srv-id-closed"' in page.text
+        assert 'id="srv-id-check"' not in page.text
+        stored = await site.service.open_link(token=path.removeprefix("/s/"))
+        assert (stored.recipient.id_check_lockouts, stored.recipient.id_check_failures) == (3, 0)
+        # The one-time code, to the address the court has, still opens the document.
+        assert (await post(client, f"{path}/code")).status_code == 200
+        code = await code_sent(site, to="zhang.wei@example.com")
+        r = await post(client, f"{path}/verify", {"code": code})
+        assert r.status_code == 303
+        assert verified(await client.get(path))
+    # Another link of the same recipient is closed too: the count is the recipient's.
+    async with site.browser(EN) as client:
+        r = await post(client, f"{email_link}/id", {"id_last4": "123X"})
+        assert r.status_code == 403
+        assert "closed" in alert(r)
+
+
+async def test_a_right_answer_before_the_check_closes_starts_the_count_afresh(
+    site: Site,
+) -> None:
+    _, found = await links(site, recipient(channels=(Channel.SMS,)))
+    path = found[("张伟", "sms")]
+    async with site.browser() as client:
+        for _ in range(5):
+            await post(client, f"{path}/id", {"id_last4": "0000"})
+        site.clock.advance(30 * 60)
+        assert (await post(client, f"{path}/id", {"id_last4": "123X"})).status_code == 303
+    stored = await site.service.open_link(token=path.removeprefix("/s/"))
+    assert (stored.recipient.id_check_lockouts, stored.recipient.id_check_failures) == (0, 0)
+    assert stored.recipient.locked_until is None
+
+
 async def test_id_digits_are_recorded_as_the_method(site: Site) -> None:
     order_id, found = await links(site, recipient(channels=(Channel.EMAIL,)))
     path = found[("张伟", "email")]

@@ -34,7 +34,8 @@ class LinkInvalidError(ServiceDeliveryError):
 
 
 class IdentityCheckError(ServiceDeliveryError):
-    """A wrong answer on the recipient page, or too many (``locked``)."""
+    """A wrong answer on the recipient page (``wrong``), too many for now (``locked``), or
+    too many for good (``closed``: only the one-time code is left)."""
 
     def __init__(self, message: str, *, reason: str, attempts_left: int = 0) -> None:
         super().__init__(message)

@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from yunting.service_delivery.id_check import IdCheckState
 from yunting.service_delivery.model import AttemptStatus
 from yunting.service_delivery.tables import (
     delivery_receipts,
@@ -111,7 +112,11 @@ class RecipientRow:
     postal_requested_at: datetime | None
     id_check_failures: int
     locked_until: datetime | None
+    id_check_lockouts: int
     created_at: datetime
+
+    def id_check(self) -> IdCheckState:
+        return IdCheckState(self.id_check_failures, self.id_check_lockouts, self.locked_until)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from yunting.infra.ledger.canonical import canonical_json
 from yunting.infra.ledger.model import NewEntry
 from yunting.infra.ledger.service import append_many
 from yunting.infra.storage import BlobStore, sha256_of_file
+from yunting.service_delivery import id_check
 from yunting.service_delivery import repository as repo
 from yunting.service_delivery.addresses import masked, normalize_email, normalize_phone
 from yunting.service_delivery.deadlines import (
@@ -91,10 +92,8 @@ RECEIPT_STATUS: Mapping[ReceiptStatus, AttemptStatus] = {
 RETRYABLE: frozenset[AttemptStatus] = frozenset(
     {AttemptStatus.TEMPORARY_FAILURE, AttemptStatus.TECHNICAL_FAILURE}
 )
-ID_CHECK_LIMIT = 5
 # Receipts, or send outcomes, written in one transaction at most (group commit).
 WRITE_BATCH = 200
-ID_CHECK_LOCKOUT = timedelta(minutes=30)
 
 
 # (conn, case_id) -> the case and its court, from the hearing area's tables (``build.lookup_case``):
@@ -343,6 +342,7 @@ class ServiceDeliveryService:
                     postal_requested_at=None,
                     id_check_failures=0,
                     locked_until=None,
+                    id_check_lockouts=0,
                     created_at=now,
                 )
             )
@@ -952,33 +952,45 @@ class ServiceDeliveryService:
 
     async def check_id_digits(self, *, access: RecipientAccess, digits: str) -> None:
         """The last four characters of the recipient's ID number, as the court has them. Wrong
-        tries are counted before the answer; after ``ID_CHECK_LIMIT`` the check locks for a while.
-        The answer never says whether the court has an ID number on file (no oracle)."""
+        answers are counted before the reply; ``id_check.LIMIT`` of them in a row lock the check
+        for a while, each lockout twice as long as the last, and the ``id_check.MAX_LOCKOUTS``th
+        closes it (the one-time code still works). The reply never says whether the court has
+        an ID number on file (no oracle)."""
         now = self._clock.now()
         async with self._db.transaction() as conn:
             recipient = await repo.get_recipient(conn, access.recipient.id, for_update=True)
             if recipient is None:
                 raise LinkInvalidError("this link is not valid")
-            if recipient.locked_until is not None and recipient.locked_until > now:
+            state = recipient.id_check()
+            if state.closed():
+                raise IdentityCheckError(
+                    "too many wrong answers; use the one-time code", reason="closed"
+                )
+            if state.locked(now):
                 raise IdentityCheckError("too many wrong tries; try again later", reason="locked")
             expected = (recipient.id_last4 or "").upper()
             given = digits.strip().upper()
             ok = bool(expected) and len(given) == 4 and _same(given, expected)
-            if ok:
-                await repo.update_recipient(conn, recipient.id, id_check_failures=0)
-                return
-            failures = recipient.id_check_failures + 1
-            locked = failures >= ID_CHECK_LIMIT
+            state = id_check.after_right_answer() if ok else id_check.after_wrong_answer(state, now)
             await repo.update_recipient(
                 conn,
                 recipient.id,
-                id_check_failures=0 if locked else failures,
-                locked_until=now + ID_CHECK_LOCKOUT if locked else recipient.locked_until,
+                id_check_failures=state.failures,
+                id_check_lockouts=state.lockouts,
+                locked_until=state.locked_until,
             )
-        if locked:
+        if ok:
+            return
+        if state.closed():
+            raise IdentityCheckError(
+                "too many wrong answers; use the one-time code", reason="closed"
+            )
+        if state.locked(now):
             raise IdentityCheckError("too many wrong tries; try again later", reason="locked")
         raise IdentityCheckError(
-            "that does not match", reason="wrong", attempts_left=ID_CHECK_LIMIT - failures
+            "that does not match",
+            reason="wrong",
+            attempts_left=id_check.LIMIT - state.failures,
         )
 
     async def record_recipient_event(

@@ -90,9 +90,11 @@ service_recipients = Table(
     Column("presumption", Boolean, nullable=False, default=False),
     Column("deadline_on", String(10), nullable=True),  # ISO date in the court's time zone
     Column("postal_requested_at", UtcDateTime, nullable=True),
-    # The identity check on the recipient page (ID number digits): wrong tries and lockout.
+    # The identity check on the recipient page (ID number digits): wrong tries, the current
+    # lockout, and lockouts so far (``id_check``: the third closes the check).
     Column("id_check_failures", Integer, nullable=False, default=0),
     Column("locked_until", UtcDateTime, nullable=True),
+    Column("id_check_lockouts", Integer, nullable=False, default=0),
     Column("created_at", UtcDateTime, nullable=False),
 )
 

@@ -288,13 +288,15 @@ async def _render(
     }
     if recipient_pass is None:
         route = code_route(access)
-        until = recipient.locked_until
+        check = recipient.id_check()
+        until = check.locked_until
         context |= {
             "code_channel": route.channel.value,
             "code_hint": masked(route.channel, route.address),
             "same_channel": route.same_channel,
             "sent_hint": sent_hint,
-            "id_locked_minutes": _wait_minutes(until, now) if until and until > now else 0,
+            "id_closed": check.closed(),
+            "id_locked_minutes": _wait_minutes(until, now) if until and check.locked(now) else 0,
         }
     else:
         events = await _service(resources).recipient_events(access=access)
@@ -483,14 +485,21 @@ async def recipient_id_digits(token: str, request: Request, resources: Resources
     try:
         await service.check_id_digits(access=access, digits=digits)
     except IdentityCheckError as e:
-        if e.reason == "locked":
+        if e.reason in ("locked", "closed"):
+            # Shown with the recipient as now stored: the page says until when, or that this
+            # way is closed (its form gone), before anyone tries again.
             fresh = await _open(token, resources)
             current = fresh or access
-            until = current.recipient.locked_until or resources.clock.now()
-            minutes = _wait_minutes(until, resources.clock.now())
-            alert = t("srv_recipient.id_error_locked", minutes=minutes)
+            if e.reason == "closed":
+                alert = t("srv_recipient.id_error_closed")
+                status = 403
+            else:
+                until = current.recipient.locked_until or resources.clock.now()
+                minutes = _wait_minutes(until, resources.clock.now())
+                alert = t("srv_recipient.id_error_locked", minutes=minutes)
+                status = 429
             return await _render(
-                request, resources, current, token, recipient_pass=None, alert=alert, status=429
+                request, resources, current, token, recipient_pass=None, alert=alert, status=status
             )
         alert = t("srv_recipient.id_error_wrong", left=e.attempts_left)
         return await _render(
