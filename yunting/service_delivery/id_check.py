@@ -35,6 +35,12 @@ class IdCheckState:
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
 
+    def refusal(self, now: datetime) -> str | None:
+        """Why no answer is taken at ``now`` (``closed`` or ``locked``), or None."""
+        if self.closed():
+            return "closed"
+        return "locked" if self.locked(now) else None
+
 
 def after_wrong_answer(state: IdCheckState, now: datetime) -> IdCheckState:
     """The state once a wrong answer is counted (the caller has checked the check is open)."""

@@ -962,12 +962,7 @@ class ServiceDeliveryService:
             if recipient is None:
                 raise LinkInvalidError("this link is not valid")
             state = recipient.id_check()
-            if state.closed():
-                raise IdentityCheckError(
-                    "too many wrong answers; use the one-time code", reason="closed"
-                )
-            if state.locked(now):
-                raise IdentityCheckError("too many wrong tries; try again later", reason="locked")
+            _refuse_id_check(state, now)
             expected = (recipient.id_last4 or "").upper()
             given = digits.strip().upper()
             ok = bool(expected) and len(given) == 4 and _same(given, expected)
@@ -981,12 +976,7 @@ class ServiceDeliveryService:
             )
         if ok:
             return
-        if state.closed():
-            raise IdentityCheckError(
-                "too many wrong answers; use the one-time code", reason="closed"
-            )
-        if state.locked(now):
-            raise IdentityCheckError("too many wrong tries; try again later", reason="locked")
+        _refuse_id_check(state, now)  # this answer locked or closed the check
         raise IdentityCheckError(
             "that does not match",
             reason="wrong",
@@ -1372,6 +1362,19 @@ class ServiceDeliveryService:
         """The evidence recorded for the recipient of ``access``, oldest first (their page)."""
         async with self._db.read() as conn:
             return await repo.recipient_events(conn, access.recipient.id)
+
+
+_ID_CHECK_REFUSALS: Mapping[str, str] = {
+    "closed": "too many wrong answers; use the one-time code",
+    "locked": "too many wrong tries; try again later",
+}
+
+
+def _refuse_id_check(state: id_check.IdCheckState, now: datetime) -> None:
+    """Raise ``IdentityCheckError`` when the ID check takes no answer at ``now``."""
+    reason = state.refusal(now)
+    if reason is not None:
+        raise IdentityCheckError(_ID_CHECK_REFUSALS[reason], reason=reason)
 
 
 def _same(a: str, b: str) -> bool:

@@ -65,7 +65,10 @@ def test_a_stranger_gets_fifteen_answers_in_all_however_long_they_wait() -> None
 def test_locked_exactly_until_the_end_of_the_lockout() -> None:
     state = wrong(FRESH, LIMIT)
     assert state.locked(NOW + FIRST_LOCKOUT - timedelta(microseconds=1))
+    assert state.refusal(NOW + FIRST_LOCKOUT - timedelta(microseconds=1)) == "locked"
     assert not state.locked(NOW + FIRST_LOCKOUT)
+    assert state.refusal(NOW + FIRST_LOCKOUT) is None
+    assert IdCheckState(0, MAX_LOCKOUTS, None).refusal(NOW) == "closed"
 
 
 def test_a_right_answer_before_the_check_closes_starts_afresh() -> None:
