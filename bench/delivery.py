@@ -23,7 +23,7 @@ one PDF judgment is uploaded, and a clerk's orders of ``K`` recipients (100) ser
 recipients. The service is subclassed only to note when each send's outcome was committed and
 when each receipt arrived and was stored. ``--profile`` prints the profile; with
 ``BENCH_PROFILE_DUMP=<file>`` it is also saved for pstats. uvloop when installed (``yunting
-serve`` runs on it).
+serve`` runs on it), and the collector tuned as the commands tune it (``infra/runtime.py``).
 
 Phases (a warm-up order of 20 recipients, email and SMS, comes first: checked, not counted):
 
@@ -111,6 +111,7 @@ from yunting.hearing.tokens import derive_key
 from yunting.infra.clock import SystemClock
 from yunting.infra.db import Database
 from yunting.infra.migrate import upgrade_async
+from yunting.infra.runtime import tune_gc
 from yunting.infra.settings import Settings
 from yunting.infra.storage import LocalBlobStore
 from yunting.service_delivery.build import build_providers, lookup_case, policy_of
@@ -1254,6 +1255,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--email-recipients: expected at least one per round")
     # The product logs each attempt at INFO: stderr gets warnings and errors only.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    tune_gc()  # as `yunting serve` and `yunting worker` do before serving
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             result = runner.run(run(args))

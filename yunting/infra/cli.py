@@ -27,6 +27,7 @@ from yunting.infra.ledger.cli import add_ledger_commands
 from yunting.infra.ledger.evidence import LedgerEvidence
 from yunting.infra.logging import configure_logging
 from yunting.infra.migrate import upgrade
+from yunting.infra.runtime import tune_gc
 from yunting.infra.settings import Settings, load_settings
 from yunting.staff.errors import UsernameTakenError
 from yunting.staff.passwords import make_hasher
@@ -194,8 +195,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,  # our logging configuration, not uvicorn's
@@ -233,6 +236,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {NO_REDIS_FOR_WORKER}", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tune_gc()
     return asyncio.run(_run_worker(settings))
 
 
