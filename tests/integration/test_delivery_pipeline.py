@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 from tests.integration.conftest import CourtWorld
 from tests.smpp_peer import Behaviour, SmppPeer
 from tests.smtp_server import SmtpTestServer
+from yunting.hearing.errors import PermissionDeniedError
 from yunting.infra.clock import FrozenClock
 from yunting.infra.db import Database
 from yunting.infra.ledger.tables import ledger_entries
@@ -50,6 +51,7 @@ from yunting.service_delivery.deadlines import (
     service_date,
 )
 from yunting.service_delivery.documents import DocumentKind
+from yunting.service_delivery.errors import ServiceConflictError, ServiceNotFoundError
 from yunting.service_delivery.model import (
     FINAL_ATTEMPT_STATUSES,
     AttemptStatus,
@@ -60,6 +62,7 @@ from yunting.service_delivery.ports import Channel
 from yunting.service_delivery.providers.smpp import SmppProvider
 from yunting.service_delivery.providers.smpp_pdu import (
     ESM_CLASS_DELIVERY_RECEIPT,
+    ESM_CLASS_UDHI,
     CommandId,
     CommandStatus,
     DeliverSm,
@@ -74,12 +77,13 @@ from yunting.service_delivery.providers.smpp_pdu import (
     decode,
     describe,
     encode,
+    encode_text,
     receipt_text,
 )
 from yunting.service_delivery.providers.smtp import SmtpProvider
 from yunting.service_delivery.queue import RedisStreamQueue
 from yunting.service_delivery.service import RecipientSpec, ServiceDeliveryService
-from yunting.service_delivery.tables import delivery_receipts, service_events
+from yunting.service_delivery.tables import delivery_receipts, inbound_replies, service_events
 
 PDF = b"%PDF-1.7\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 SECRET = "pipeline-test-secret-0123456789abcdef-012345"
@@ -973,3 +977,166 @@ async def test_the_worker_goes_on_when_the_queue_stream_is_lost_or_broken(
         _, (third,) = await pipeline.order(person(Channel.EMAIL))
         await pipeline.settled(third, AttemptStatus.SENT)
         assert len(received_mail(smtp)) == 3
+
+
+# Replies from handsets ---------------------------------------------------------------------------
+
+
+def reply_pdu(
+    seq: int, text: str, *, sender: str = PHONE[1:], ton: int = 1, udh: bytes = b""
+) -> DeliverSm:
+    """A mobile-originated deliver_sm: what the handset at ``sender`` wrote back (``udh``: one
+    part of a concatenated message)."""
+    encoded = encode_text(text)
+    return DeliverSm(
+        sequence_number=seq,
+        source_addr_ton=ton,
+        source_addr_npi=1,
+        source_addr=sender,
+        destination_addr="106900001",
+        esm_class=ESM_CLASS_UDHI if udh else 0,
+        data_coding=encoded.data_coding,
+        short_message=udh + encoded.octets,
+    )
+
+
+async def stored_replies(pipeline: Pipeline) -> list[repo.ReplyRow]:
+    async with pipeline.db.read() as conn:
+        rows = await conn.execute(select(inbound_replies).order_by(inbound_replies.c.id))
+        return [repo.ReplyRow(**r._mapping) for r in rows]
+
+
+async def test_an_sms_reply_is_evidence_and_a_clerk_s_confirmation_serves_a_tier2_recipient(
+    pipeline: Pipeline,
+) -> None:
+    order_id, (attempt_id,) = await pipeline.order(person(Channel.SMS, tier=ConsentTier.TIER2))
+    await pipeline.receipts_in(attempt_id)
+    attempt = await pipeline.settled(attempt_id, AttemptStatus.DELIVERED)
+    recipient_id = attempt.recipient_id
+    # Tier 2: a number the court found serves on the recipient's confirmation, not on arrival.
+    assert (await pipeline.recipient(recipient_id)).served_at is None
+
+    pipeline.clock.advance(600)
+    replied_at = pipeline.clock.now()
+    sent, answer = await smsc_sends(pipeline.smsc, lambda seq: reply_pdu(seq, "已收到判决书，谢谢"))
+    # Acknowledged only once stored: the SMSC would otherwise send it again.
+    assert isinstance(answer, DeliverSmResp)
+    assert answer.command_status == CommandStatus.ESME_ROK
+    (reply,) = await stored_replies(pipeline)
+    assert (reply.channel, reply.sender, reply.text, reply.part) == (
+        "sms",
+        PHONE,
+        "已收到判决书，谢谢",
+        "",
+    )
+    assert (reply.attempt_id, reply.recipient_id, reply.received_at) == (
+        attempt_id,
+        recipient_id,
+        replied_at,
+    )
+    assert reply.raw == verbatim(sent)
+    assert reply.sha256 == hashlib.sha256(reply.raw.encode()).hexdigest()
+
+    (replied,) = of_kind(await pipeline.events(order_id), EvidenceKind.REPLY_RECEIVED)
+    assert (replied.raw, replied.summary, replied.detail) == (
+        reply.raw,
+        "已收到判决书，谢谢",
+        f"reply:{reply.id}",
+    )
+    assert (replied.at, replied.attempt_id, replied.channel) == (replied_at, attempt_id, "sms")
+    # A reply alone does not serve: whether it confirms receipt is for the clerk to read.
+    assert (await pipeline.recipient(recipient_id)).served_at is None
+
+    pipeline.clock.advance(7200)
+    clerk = pipeline.world.clerk_actor
+    # Another court's clerk does not learn the recipient exists; a judge does not serve.
+    with pytest.raises(ServiceNotFoundError):
+        await pipeline.service.confirm_reply(
+            actor=pipeline.world.other_clerk.actor(),
+            recipient_id=recipient_id,
+            reply_id=reply.id,
+            note="",
+        )
+    with pytest.raises(PermissionDeniedError):
+        await pipeline.service.confirm_reply(
+            actor=pipeline.world.judge_actor, recipient_id=recipient_id, reply_id=reply.id, note=""
+        )
+    with pytest.raises(ServiceNotFoundError):
+        await pipeline.service.confirm_reply(
+            actor=clerk, recipient_id=recipient_id, reply_id=reply.id + 1, note=""
+        )
+    served = await pipeline.service.confirm_reply(
+        actor=clerk, recipient_id=recipient_id, reply_id=reply.id, note="回复称已收到"
+    )
+    # Served when the recipient replied, not when the clerk read it.
+    assert served.served_at == replied_at
+    assert (served.rule_id, served.decision_reason) == ("CN-OLR-31-2-1", "tier2_acknowledged")
+    assert served.deadline_on is not None
+
+    events = await pipeline.events(order_id)
+    (confirmed,) = of_kind(events, EvidenceKind.ACKNOWLEDGED)
+    assert (confirmed.at, confirmed.detail, confirmed.attempt_id) == (
+        replied_at,
+        f"reply:{reply.id}",
+        attempt_id,
+    )
+    record = json.loads(confirmed.raw)
+    assert record == {
+        "confirms_reply": reply.id,
+        "reply_sha256": reply.sha256,
+        "reply_text": "已收到判决书，谢谢",
+        "confirmed_by": str(clerk.id),
+        "confirmed_at": pipeline.clock.now().isoformat(),
+        "note": "回复称已收到",
+    }
+    (decision,) = of_kind(events, EvidenceKind.DEEMED_SERVED)
+    assert json.loads(decision.raw)["basis"] == [str(confirmed.id)]
+    await pipeline.assert_in_ledger([replied, confirmed, decision])
+
+    with pytest.raises(ServiceConflictError):
+        await pipeline.service.confirm_reply(
+            actor=clerk, recipient_id=recipient_id, reply_id=reply.id, note=""
+        )
+    assert len(of_kind(await pipeline.events(order_id), EvidenceKind.ACKNOWLEDGED)) == 1
+
+
+async def test_replies_match_national_numbers_and_keep_parts_and_strangers(
+    pipeline: Pipeline,
+) -> None:
+    order_id, (attempt_id,) = await pipeline.order(person(Channel.SMS))
+    await pipeline.receipts_in(attempt_id)
+    await pipeline.settled(attempt_id, AttemptStatus.DELIVERED)
+
+    # The number as a national one (TON unknown), in two concatenated UCS-2 parts.
+    first = bytes((0x05, 0x00, 0x03, 0x2A, 0x02, 0x01))
+    second = bytes((0x05, 0x00, 0x03, 0x2A, 0x02, 0x02))
+    national = PHONE.removeprefix("+86")
+    await smsc_sends(
+        pipeline.smsc, lambda seq: reply_pdu(seq, "请问", sender=national, ton=0, udh=first)
+    )
+    await smsc_sends(
+        pipeline.smsc, lambda seq: reply_pdu(seq, "这是什么", sender=national, ton=0, udh=second)
+    )
+    # A number nothing was sent to, and an alphanumeric sender: kept, matched to nobody.
+    _, stranger = await smsc_sends(
+        pipeline.smsc, lambda seq: reply_pdu(seq, "hello", sender="8613900000000")
+    )
+    _, named = await smsc_sends(
+        pipeline.smsc, lambda seq: reply_pdu(seq, "STOP", sender="Operator", ton=5)
+    )
+    for answer in (stranger, named):
+        assert isinstance(answer, DeliverSmResp)
+        assert answer.command_status == CommandStatus.ESME_ROK
+
+    replies = await stored_replies(pipeline)
+    assert [(r.sender, r.text, r.part, r.attempt_id is not None) for r in replies] == [
+        (PHONE, "请问", "42/1/2", True),
+        (PHONE, "这是什么", "42/2/2", True),
+        ("+8613900000000", "hello", "", False),
+        ("Operator", "STOP", "", False),
+    ]
+    events = of_kind(await pipeline.events(order_id), EvidenceKind.REPLY_RECEIVED)
+    assert [e.summary for e in events] == ["[1/2] 请问", "[2/2] 这是什么"]
+    await pipeline.assert_in_ledger(events)
+    async with pipeline.db.read() as conn:
+        assert [r.text for r in await repo.unmatched_replies(conn, limit=10)] == ["STOP", "hello"]

@@ -9,6 +9,7 @@ import asyncio
 import csv
 import io
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.integration.conftest import Api, bearer
+from yunting.service_delivery.ports import Channel, Reply
 from yunting.service_delivery.tables import service_attempts, service_orders
 
 PDF = b"%PDF-1.7\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -362,3 +364,92 @@ async def test_documents_and_orders_refuse_bad_input_and_wrong_roles(
     ).status_code == 404
     api.client.cookies.clear()
     assert (await api.client.get("/api/service/dashboard")).status_code == 401
+
+
+async def test_a_clerk_confirms_an_sms_reply_from_the_order_page(
+    api: Api, clerk: dict[str, str]
+) -> None:
+    case_id = await make_case(api, clerk)
+    document = (await upload(api, case_id, clerk)).json()
+    order = {
+        "case_id": case_id,
+        "document_id": document["id"],
+        "recipients": [
+            {
+                "name": "某网店",
+                "role": "defendant",
+                "channels": ["sms"],
+                "consent_tier": "tier2",
+                "consent_source": "法院查明",
+                "phone": "13900139000",
+            }
+        ],
+    }
+    created = await api.client.post("/api/service/orders", json=order, headers=clerk)
+    assert created.status_code == 201, created.text
+    order_id = created.json()["order_id"]
+    body = await wait_for(
+        api, order_id, lambda b: b["recipients"][0]["channels"][0]["status"] == "delivered", clerk
+    )
+    recipient_id = body["recipients"][0]["id"]
+    assert body["recipients"][0]["served_at"] is None  # tier 2: arrival does not serve
+
+    # The handset answers, as the SMSC hands it to the provider's reply sink.
+    service = api.app.state.resources.delivery.service
+    replied_at = datetime.now(UTC).replace(microsecond=0)
+    await service.ingest_reply(
+        Reply(
+            channel=Channel.SMS,
+            sender="+8613900139000",
+            text="收到了",
+            raw="deliver_sm … pdu=00",
+            received_at=replied_at,
+        )
+    )
+    body = await wait_for(api, order_id, lambda b: True, clerk)
+    (replied,) = [e for e in body["events"] if e["kind"] == "REPLY_RECEIVED"]
+    assert (replied["summary"], replied["recipient_id"]) == ("收到了", recipient_id)
+    reply_id = int(replied["detail"].removeprefix("reply:"))
+
+    # The order page shows it for review, with the confirmation form (CSRF-protected).
+    await api.sign_in("clerk", "clerk-password")
+    order_path = f"/service/orders/{order_id}"
+    page = await api.client.get(order_path)
+    assert page.status_code == 200
+    assert "收到了" in page.text
+    action = f"/service/recipients/{recipient_id}/replies/{reply_id}/confirm"
+    assert f'action="{action}"' in page.text
+    assert "srv-reply-review" in page.text
+    csrf = hidden(page.text, "csrf_token")
+    assert (await api.client.post(action, data={"note": "x"})).status_code == 403  # no token
+    too_long = await api.client.post(action, data={"csrf_token": csrf, "note": "x" * 1001})
+    assert too_long.status_code == 422
+    confirmed = await api.client.post(action, data={"csrf_token": csrf, "note": "回复称收到"})
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == order_path
+
+    body = await wait_for(api, order_id, lambda b: True, clerk)
+    recipient = body["recipients"][0]
+    assert recipient["served_at"] is not None
+    assert datetime.fromisoformat(recipient["served_at"]) == replied_at
+    (acknowledged,) = [e for e in body["events"] if e["kind"] == "ACKNOWLEDGED"]
+    assert acknowledged["detail"] == f"reply:{reply_id}"
+    page = await api.client.get(order_path)
+    assert f'action="{action}"' not in page.text
+    assert "srv-reply-review" not in page.text
+
+    # Again: a conflict, by form and by the API; a reply that is not this recipient's: 404;
+    # a judge: 403.
+    again = await api.client.post(action, data={"csrf_token": csrf, "note": ""})
+    assert again.status_code == 409
+    api_path = f"/api{action}"
+    assert (await api.client.post(api_path, json={}, headers=clerk)).status_code == 409
+    missing = await api.client.post(
+        f"/api/service/recipients/{recipient_id}/replies/{reply_id + 1}/confirm",
+        json={},
+        headers=clerk,
+    )
+    assert missing.status_code == 404
+    judge = await api.sign_in("judge", "judge-password")
+    judge_headers = {**bearer(judge), "X-CSRF-Token": judge["csrf_token"]}
+    assert (await api.client.post(api_path, json={}, headers=judge_headers)).status_code == 403

@@ -808,3 +808,50 @@ def test_every_key_the_route_uses_is_in_both_catalogs() -> None:
     for locale in ("zh-CN", "en"):
         catalog = json.loads((catalogs / f"{locale}.json").read_text(encoding="utf-8"))
         assert sorted(used - set(catalog)) == [], locale
+
+
+# Replies from the handset (the development outbox stands in for the SMSC) ------------------------
+
+
+async def test_a_reply_from_the_outbox_s_phone_is_the_recipient_s_evidence(site: Site) -> None:
+    order_id, (sms_attempt,) = await serve(site, recipient(channels=(Channel.SMS,)))
+    _, message = await link_of(site, sms_attempt)
+    async with site.browser() as client:
+        page = await client.get("/dev/outbox")
+        assert page.status_code == 200
+        action = f"/dev/outbox/{message.id}/reply"
+        assert f'action="{action}"' in page.text
+        token = csrf(page)
+
+        # Refused, and nothing stored: no token, an empty or too long reply, a message that is
+        # not an SMS of service (a one-time code, an unknown id).
+        assert (await client.post(action, data={"text": "收到"})).status_code == 403
+        assert (
+            await client.post(action, data={"csrf_token": token, "text": " "})
+        ).status_code == 422
+        too_long = await client.post(action, data={"csrf_token": token, "text": "x" * 501})
+        assert too_long.status_code == 422
+        unknown = await client.post(
+            f"/dev/outbox/{uuid4()}/reply", data={"csrf_token": token, "text": "收到"}
+        )
+        assert unknown.status_code == 404
+        assert await recipient_events(site, order_id, kind=EvidenceKind.REPLY_RECEIVED) == []
+
+        sent = await client.post(action, data={"csrf_token": token, "text": "收到，谢谢"})
+        assert sent.status_code == 303
+        assert sent.headers["location"] == f"/dev/outbox#msg-{message.id}"
+
+    (replied,) = await recipient_events(site, order_id, kind=EvidenceKind.REPLY_RECEIVED)
+    assert (replied.summary, replied.attempt_id, replied.channel) == (
+        "收到，谢谢",
+        sms_attempt,
+        "sms",
+    )
+    assert replied.at == site.clock.now()
+    assert json.loads(replied.raw) == {
+        "outbox_reply_to": str(message.id),
+        "from": "+8613800138000",
+        "text": "收到，谢谢",
+    }
+    # Tier 2: the reply waits for the clerk; it does not serve by itself.
+    assert (await recipient_row(site, order_id)).served_at is None

@@ -159,6 +159,7 @@ EVENT_LABELS: dict[EvidenceKind, tuple[str, str]] = {
     EvidenceKind.DELIVERY_FAILED: ("投递失败", "Delivery failed"),
     EvidenceKind.CONTENT_ACCESSED: ("查阅文书", "Content accessed"),
     EvidenceKind.ACKNOWLEDGED: ("确认收悉", "Acknowledged"),
+    EvidenceKind.REPLY_RECEIVED: ("受送达人回复", "Reply received"),
     EvidenceKind.REJECTED: ("报告问题", "Problem reported"),
     EvidenceKind.FALLBACK_INITIATED: ("转用他途", "Fallback initiated"),
     EvidenceKind.PLATFORM_OUTAGE_START: ("平台故障开始", "Platform outage began"),

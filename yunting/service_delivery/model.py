@@ -39,7 +39,9 @@ class EvidenceKind(StrEnum):
     DELIVERY_RECEIPT = "DELIVERY_RECEIPT"  # raw DLR / DSN; its status says what it reports
     DELIVERY_FAILED = "DELIVERY_FAILED"
     CONTENT_ACCESSED = "CONTENT_ACCESSED"  # opened after the identity check
-    ACKNOWLEDGED = "ACKNOWLEDGED"  # "I have received it" on the recipient page
+    # "I have received it" on the recipient page, or a reply a clerk confirmed says so
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    REPLY_RECEIVED = "REPLY_RECEIVED"  # the recipient wrote back (an SMS reply), verbatim
     REJECTED = "REJECTED"  # "report a problem" with a reason code
     FALLBACK_INITIATED = "FALLBACK_INITIATED"
     PLATFORM_OUTAGE_START = "PLATFORM_OUTAGE_START"

@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import insert, select
@@ -18,6 +19,7 @@ from yunting.service_delivery.ports import (
     MessagePurpose,
     OutgoingMessage,
     ReceiptSink,
+    ReplySink,
     SentMessage,
     Submission,
 )
@@ -76,19 +78,26 @@ class OutboxSender:
         )
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            OutboxMessage(
-                id=row.id,
-                channel=Channel(row.channel),
-                recipient=row.recipient,
-                subject=row.subject,
-                body=row.body,
-                purpose=MessagePurpose(row.purpose),
-                reference=row.reference,
-                created_at=as_utc(row.created_at),
-            )
-            for row in rows
-        ]
+        return [_message(row) for row in rows]
+
+    async def get(self, message_id: UUID) -> OutboxMessage | None:
+        async with self._db.read() as conn:
+            query = select(outbox_messages).where(outbox_messages.c.id == message_id)
+            row = (await conn.execute(query)).first()
+        return None if row is None else _message(row)
+
+
+def _message(row: Any) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        channel=Channel(row.channel),
+        recipient=row.recipient,
+        subject=row.subject,
+        body=row.body,
+        purpose=MessagePurpose(row.purpose),
+        reference=row.reference,
+        created_at=as_utc(row.created_at),
+    )
 
 
 class OutboxProvider:
@@ -103,8 +112,9 @@ class OutboxProvider:
         self.channel = channel
         self._sender = OutboxSender(db=db, clock=clock)
 
-    async def start(self, receipts: ReceiptSink) -> None:
-        del receipts  # the outbox sends no receipts: storing the message is the delivery
+    async def start(self, receipts: ReceiptSink, replies: ReplySink | None = None) -> None:
+        # The outbox sends no receipts (storing the message is the delivery) and no replies.
+        del receipts, replies
 
     async def stop(self) -> None:
         return None

@@ -4,8 +4,9 @@
 handed over (stored or accepted). ``Provider`` carries electronic service (送达): each submission
 belongs to one delivery attempt, its acceptance is evidence (the provider's reply, verbatim), and
 the provider reports later receipts (SMPP ``deliver_sm`` delivery receipts, DSNs) to a
-``ReceiptSink``. The embedded default for both is the local outbox (``outbox.py``); SMTP
-(``providers/smtp.py``) and SMPP 3.4 (``providers/smpp.py``) are the real channels.
+``ReceiptSink`` and what recipients send back (an SMS reply) to a ``ReplySink``. The embedded
+default for both is the local outbox (``outbox.py``); SMTP (``providers/smtp.py``) and SMPP 3.4
+(``providers/smpp.py``) are the real channels.
 """
 
 from __future__ import annotations
@@ -137,13 +138,35 @@ class ReceiptSink(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A message a recipient sent back on a channel (an SMS from the handset: SMPP
+    mobile-originated deliver_sm), as the provider received it. Evidence, whatever it says: a
+    clerk reads it and decides whether it confirms receipt (第三十一条第二款第（一）项)."""
+
+    channel: Channel
+    sender: str  # as the provider gives it, "+" before an international number
+    text: str  # decoded; one part of a concatenated message is one Reply
+    raw: str  # verbatim (the deliver_sm read out, and its bytes)
+    received_at: datetime
+    # One part of a concatenated message: "reference/sequence/total", else "".
+    part: str = ""
+
+
+class ReplySink(Protocol):
+    async def __call__(self, reply: Reply) -> None:
+        """Store the reply durably (before the provider is acknowledged)."""
+        ...
+
+
 class Provider(Protocol):
-    """A channel for electronic service. Built once, ``start``-ed with the sink for its receipts
-    and ``stop``-ped at shutdown; ``submit`` may be called concurrently."""
+    """A channel for electronic service. Built once, ``start``-ed with the sinks for its receipts
+    and for recipients' replies (a channel that carries none ignores it), ``stop``-ped at
+    shutdown; ``submit`` may be called concurrently."""
 
     channel: Channel
 
-    async def start(self, receipts: ReceiptSink) -> None: ...
+    async def start(self, receipts: ReceiptSink, replies: ReplySink | None = None) -> None: ...
 
     async def stop(self) -> None: ...
 

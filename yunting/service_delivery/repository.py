@@ -16,6 +16,7 @@ from yunting.service_delivery.id_check import IdCheckState
 from yunting.service_delivery.model import AttemptStatus
 from yunting.service_delivery.tables import (
     delivery_receipts,
+    inbound_replies,
     service_attempts,
     service_documents,
     service_events,
@@ -202,6 +203,20 @@ class ReceiptRow:
     happened_at: datetime | None
     attempt_id: UUID | None
     applied_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRow:
+    id: int
+    channel: str
+    sender: str
+    text: str
+    part: str
+    raw: str
+    sha256: str
+    received_at: datetime
+    attempt_id: UUID | None
+    recipient_id: UUID | None
 
 
 # Documents and orders --------------------------------------------------------------------------
@@ -668,6 +683,55 @@ async def unapplied_receipts_for(
 async def update_receipts(conn: AsyncConnection, changes: list[tuple[int, dict[str, Any]]]) -> None:
     """Several receipts, each with its own values (marking them applied)."""
     await _update_many(conn, delivery_receipts, changes)
+
+
+# Replies ---------------------------------------------------------------------------------------
+
+
+async def insert_reply(conn: AsyncConnection, values: dict[str, Any]) -> ReplyRow:
+    rows = await conn.execute(insert(inbound_replies).returning(*inbound_replies.c), [values])
+    return _rows(ReplyRow, rows)[0]
+
+
+async def latest_attempt_to(
+    conn: AsyncConnection, *, channel: str, address: str
+) -> AttemptRow | None:
+    """The attempt last handed to a provider for ``address`` on ``channel``: what a reply from
+    that address answers."""
+    table = service_attempts
+    row = (
+        await conn.execute(
+            select(table)
+            .where(
+                table.c.channel == channel,
+                table.c.address == address,
+                table.c.sent_at.is_not(None),
+            )
+            .order_by(table.c.sent_at.desc(), table.c.id)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else _row(AttemptRow, row)
+
+
+async def replies_of_recipient(conn: AsyncConnection, recipient_id: UUID) -> list[ReplyRow]:
+    rows = await conn.execute(
+        select(inbound_replies)
+        .where(inbound_replies.c.recipient_id == recipient_id)
+        .order_by(inbound_replies.c.id)
+    )
+    return _rows(ReplyRow, rows)
+
+
+async def unmatched_replies(conn: AsyncConnection, *, limit: int) -> list[ReplyRow]:
+    """Replies no attempt answers to (a number we never sent to), newest first."""
+    rows = await conn.execute(
+        select(inbound_replies)
+        .where(inbound_replies.c.recipient_id.is_(None))
+        .order_by(inbound_replies.c.id.desc())
+        .limit(limit)
+    )
+    return _rows(ReplyRow, rows)
 
 
 def _values(row: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from yunting.infra.ledger.canonical import canonical_json
 from yunting.infra.ledger.model import NewEntry
 from yunting.infra.ledger.service import append_many
 from yunting.infra.storage import BlobStore, sha256_of_file
-from yunting.service_delivery import id_check
+from yunting.service_delivery import id_check, replies
 from yunting.service_delivery import repository as repo
 from yunting.service_delivery.addresses import masked, normalize_email, normalize_phone
 from yunting.service_delivery.deadlines import (
@@ -68,6 +68,7 @@ from yunting.service_delivery.ports import (
     ProviderError,
     Receipt,
     ReceiptStatus,
+    Reply,
     Submission,
 )
 from yunting.service_delivery.proof import PROBLEM_REASONS, decision_for
@@ -1026,6 +1027,116 @@ class ServiceDeliveryService:
         assert recipient is not None  # read in the same transaction that wrote it
         return recipient
 
+    # Replies -----------------------------------------------------------------------------------
+
+    async def ingest_reply(self, reply: Reply) -> None:
+        """The providers' ``ReplySink``: stores what a recipient sent back, verbatim and hashed,
+        and returns only then (the provider acknowledges it after). When the sender's address
+        is one an attempt was last handed over to, the reply is also that recipient's
+        REPLY_RECEIVED evidence, in the ledger, in the same transaction. It does not serve by
+        itself (``replies``): a clerk reads it (``confirm_reply``)."""
+        address = replies.reply_address(reply)
+        digest = hashlib.sha256(reply.raw.encode()).hexdigest()
+        async with self._db.transaction() as conn:
+            attempt = (
+                await repo.latest_attempt_to(conn, channel=reply.channel.value, address=address)
+                if address is not None
+                else None
+            )
+            stored = await repo.insert_reply(
+                conn,
+                {
+                    "channel": reply.channel.value,
+                    "sender": (address or reply.sender)[:32],
+                    "text": reply.text,
+                    "part": reply.part[:16],
+                    "raw": reply.raw,
+                    "sha256": digest,
+                    "received_at": reply.received_at,
+                    "attempt_id": attempt.id if attempt else None,
+                    "recipient_id": attempt.recipient_id if attempt else None,
+                },
+            )
+            if attempt is None:
+                logger.warning(
+                    "reply %d on %s from an address no attempt went to: stored unmatched",
+                    stored.id,
+                    reply.channel.value,
+                )
+                return
+            await repo.lock_recipients(conn, [attempt.recipient_id])
+            case_ids = await self._case_ids(conn, [attempt.order_id])
+            await self._record(
+                conn,
+                [
+                    NewEvent(
+                        order_id=attempt.order_id,
+                        case_id=case_ids[attempt.order_id],
+                        kind=EvidenceKind.REPLY_RECEIVED,
+                        at=reply.received_at,
+                        raw=reply.raw,
+                        summary=replies.reply_summary(reply),
+                        recipient_id=attempt.recipient_id,
+                        attempt_id=attempt.id,
+                        channel=reply.channel.value,
+                        detail=replies.reply_ref(stored.id),
+                    )
+                ],
+            )
+        logger.info("reply %d from recipient %s stored", stored.id, attempt.recipient_id)
+
+    async def confirm_reply(
+        self, *, actor: Actor, recipient_id: UUID, reply_id: int, note: str
+    ) -> repo.RecipientRow:
+        """A clerk read the recipient's reply and found that it confirms receipt: ACKNOWLEDGED
+        at the time of the reply (第三十一条第二款第（一）项), its evidence naming the reply, its
+        hash, the clerk and ``note``; then the recipient is decided again. Once per reply."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            recipient, order, case = await self._served_by(conn, actor, recipient_id)
+            reply = next(
+                (
+                    r
+                    for r in await repo.replies_of_recipient(conn, recipient.id)
+                    if r.id == reply_id
+                ),
+                None,
+            )
+            if reply is None:
+                raise ServiceNotFoundError("no such reply from this recipient")
+            ref = replies.reply_ref(reply.id)
+            events = await repo.recipient_events(conn, recipient.id)
+            if any(e.kind == EvidenceKind.ACKNOWLEDGED and e.detail == ref for e in events):
+                raise ServiceConflictError("this reply was already confirmed")
+            await self._record(
+                conn,
+                [
+                    NewEvent(
+                        order_id=order.id,
+                        case_id=case.id,
+                        kind=EvidenceKind.ACKNOWLEDGED,
+                        at=reply.received_at,
+                        raw=replies.confirmation(
+                            reply_id=reply.id,
+                            reply_sha256=reply.sha256,
+                            text=reply.text,
+                            confirmed_by=actor.id,
+                            confirmed_at=now,
+                            note=note,
+                        ),
+                        summary=reply.text[:300],
+                        recipient_id=recipient.id,
+                        attempt_id=reply.attempt_id,
+                        channel=reply.channel,
+                        detail=ref,
+                    )
+                ],
+            )
+            await self._decide(conn, recipient.id, case.id)
+            decided = await repo.get_recipient(conn, recipient.id)
+        assert decided is not None  # read in the same transaction that wrote it
+        return decided
+
     # Clerk's actions ---------------------------------------------------------------------------
 
     async def resend(
@@ -1035,12 +1146,7 @@ class ServiceDeliveryService:
         channel: FALLBACK_INITIATED). Refused while an attempt on that channel is in flight."""
         now = self._clock.now()
         async with self._db.transaction() as conn:
-            recipient = await repo.get_recipient(conn, recipient_id, for_update=True)
-            if recipient is None:
-                raise ServiceNotFoundError("no such recipient")
-            order = await repo.get_order(conn, recipient.order_id)
-            assert order is not None  # a foreign key: the row exists
-            case, _ = await self._case(conn, actor, order.case_id, Permission.SERVICE_ORDER)
+            recipient, order, case = await self._served_by(conn, actor, recipient_id)
             address = recipient.phone if channel is Channel.SMS else recipient.email
             if not address:
                 raise InvalidAddressError(
@@ -1087,12 +1193,7 @@ class ServiceDeliveryService:
         """Mark the recipient for postal service (电子送达不成功 → 邮寄送达): FALLBACK_INITIATED."""
         now = self._clock.now()
         async with self._db.transaction() as conn:
-            recipient = await repo.get_recipient(conn, recipient_id, for_update=True)
-            if recipient is None:
-                raise ServiceNotFoundError("no such recipient")
-            order = await repo.get_order(conn, recipient.order_id)
-            assert order is not None  # a foreign key: the row exists
-            case, _ = await self._case(conn, actor, order.case_id, Permission.SERVICE_ORDER)
+            recipient, order, case = await self._served_by(conn, actor, recipient_id)
             if recipient.postal_requested_at is not None:
                 raise ServiceConflictError("postal service was already requested")
             await repo.update_recipient(conn, recipient.id, postal_requested_at=now)
@@ -1143,6 +1244,19 @@ class ServiceDeliveryService:
                 raise ServiceNotFoundError(f"attempt {attempt.id} lost its recipient")
             found.append(RecipientAccess(attempt, recipient, *orders[attempt.order_id]))
         return found
+
+    async def _served_by(
+        self, conn: AsyncConnection, actor: Actor, recipient_id: UUID
+    ) -> tuple[repo.RecipientRow, repo.OrderRow, Case]:
+        """A recipient a clerk acts on, locked, with its order and case, once ``actor`` may order
+        service in that case (another court's clerk learns nothing: not found)."""
+        recipient = await repo.get_recipient(conn, recipient_id, for_update=True)
+        if recipient is None:
+            raise ServiceNotFoundError("no such recipient")
+        order = await repo.get_order(conn, recipient.order_id)
+        assert order is not None  # a foreign key: the row exists
+        case, _ = await self._case(conn, actor, order.case_id, Permission.SERVICE_ORDER)
+        return recipient, order, case
 
     async def _case(
         self,

@@ -126,6 +126,8 @@ service_attempts = Table(
     Index("ix_service_attempts_recipient", "recipient_id"),
     Index("ix_service_attempts_status", "status", "not_before"),
     Index("ix_service_attempts_provider", "channel", "provider_id"),
+    # A reply from a handset is matched to the latest attempt sent to its number.
+    Index("ix_service_attempts_address", "channel", "address", "sent_at"),
 )
 
 service_events = Table(
@@ -165,4 +167,23 @@ delivery_receipts = Table(
     Column("applied_at", UtcDateTime, nullable=True),
     Index("ix_delivery_receipts_provider", "channel", "provider_id"),
     Index("ix_delivery_receipts_unapplied", "applied_at"),
+)
+
+# What recipients sent back (SMS replies: mobile-originated deliver_sm), stored verbatim before
+# the provider acknowledges them, matched or not. A matched one is also a REPLY_RECEIVED event
+# of the recipient whose latest attempt went to the sender's number.
+inbound_replies = Table(
+    "inbound_replies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(8), nullable=False),
+    Column("sender", String(32), nullable=False),  # E.164 when it reads as a number
+    Column("text", Text, nullable=False),
+    Column("part", String(16), nullable=False, default=""),  # "reference/sequence/total"
+    Column("raw", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("attempt_id", Uuid, nullable=True),  # the attempt it answers, if one was found
+    Column("recipient_id", Uuid, nullable=True),
+    Index("ix_inbound_replies_sender", "channel", "sender"),
 )

@@ -46,7 +46,7 @@ class DeliveryWorker:
         started: list[Provider] = []
         try:
             for provider in dict.fromkeys(self._providers.values()):
-                await provider.start(self._service.ingest_receipt)
+                await provider.start(self._service.ingest_receipt, self._service.ingest_reply)
                 started.append(provider)
         except BaseException:
             for provider in started:

@@ -13,6 +13,7 @@ from yunting.infra.db import UtcDateTime
 from yunting.service_delivery import repository as repo
 from yunting.service_delivery.tables import (
     delivery_receipts,
+    inbound_replies,
     service_attempts,
     service_documents,
     service_events,
@@ -27,6 +28,7 @@ ROWS = [
     (repo.AttemptRow, service_attempts),
     (repo.EventRow, service_events),
     (repo.ReceiptRow, delivery_receipts),
+    (repo.ReplyRow, inbound_replies),
 ]
 
 

@@ -16,6 +16,17 @@ from yunting.service_delivery.providers.smpp import (
     LongMessageMode,
     SmppConfig,
     SmppProvider,
+    mobile_originated,
+)
+from yunting.service_delivery.providers.smpp_pdu import (
+    ESM_CLASS_UDHI,
+    DataCoding,
+    DeliverSm,
+    Tlv,
+    TlvTag,
+    decode,
+    describe,
+    encode,
 )
 
 GOOD = SmppConfig(host="smsc.example", port=2775, system_id="court", password="secret")
@@ -100,3 +111,86 @@ async def test_a_message_too_long_for_any_pdu_is_refused() -> None:
     with pytest.raises(ProviderError) as caught:
         await provider.submit(_submission(body="法" * 40_000))
     assert (caught.value.kind, caught.value.code) == (FailureKind.TECHNICAL, "too_long")
+
+
+# Mobile-originated messages ---------------------------------------------------------------------
+
+RECEIVED = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def _mo(**fields: Any) -> DeliverSm:
+    pdu = DeliverSm(sequence_number=7, destination_addr="106900001", **fields)
+    return decode(encode(pdu))  # as it comes off the wire, with its bytes
+
+
+@pytest.mark.parametrize(
+    ("fields", "sender", "text", "part"),
+    [
+        # International number: "+" added; UCS-2 Chinese.
+        (
+            {
+                "source_addr_ton": 1,
+                "source_addr": "8613800138000",
+                "data_coding": DataCoding.UCS2,
+                "short_message": "收到".encode("utf-16-be"),
+            },
+            "+8613800138000",
+            "收到",
+            "",
+        ),
+        # A national number as the SMSC gives it, default alphabet.
+        (
+            {"source_addr_ton": 2, "source_addr": "13800138000", "short_message": b"OK thanks"},
+            "13800138000",
+            "OK thanks",
+            "",
+        ),
+        # Already with "+": not doubled.
+        (
+            {"source_addr_ton": 1, "source_addr": "+85291234567", "short_message": b"ok"},
+            "+85291234567",
+            "ok",
+            "",
+        ),
+        # One part of a concatenated message: the UDH stripped, its place kept (16-bit reference).
+        (
+            {
+                "source_addr": "13800138000",
+                "esm_class": ESM_CLASS_UDHI,
+                "data_coding": DataCoding.UCS2,
+                "short_message": bytes((0x06, 0x08, 0x04, 0x01, 0x02, 0x03, 0x02))
+                + "第二部分".encode("utf-16-be"),
+            },
+            "13800138000",
+            "第二部分",
+            "258/2/3",
+        ),
+        # The text in message_payload instead of short_message.
+        (
+            {
+                "source_addr": "13800138000",
+                "tlvs": (Tlv(TlvTag.MESSAGE_PAYLOAD, b"long reply " * 30),),
+            },
+            "13800138000",
+            "long reply " * 30,
+            "",
+        ),
+    ],
+    ids=["ucs2-international", "national", "plus-kept", "concatenated-part", "message-payload"],
+)
+def test_a_mobile_originated_message_becomes_a_reply(
+    fields: dict[str, Any], sender: str, text: str, part: str
+) -> None:
+    pdu = _mo(**fields)
+    reply = mobile_originated(pdu, received_at=RECEIVED)
+    assert (reply.channel, reply.sender, reply.text, reply.part) == (
+        Channel.SMS,
+        sender,
+        text,
+        part,
+    )
+    assert reply.received_at == RECEIVED
+    # Verbatim: the PDU read out, then its bytes, which decode back to the same PDU.
+    reading, _, hexed = reply.raw.rpartition(" pdu=")
+    assert decode(bytes.fromhex(hexed)) == pdu
+    assert reading == describe(pdu)

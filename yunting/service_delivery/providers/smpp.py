@@ -28,7 +28,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +40,8 @@ from yunting.service_delivery.ports import (
     ProviderError,
     Receipt,
     ReceiptSink,
+    Reply,
+    ReplySink,
     Submission,
 )
 from yunting.service_delivery.providers.smpp_pdu import (
@@ -57,6 +59,7 @@ from yunting.service_delivery.providers.smpp_pdu import (
     BindTransmitter,
     CommandId,
     CommandStatus,
+    Concatenation,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
@@ -75,6 +78,7 @@ from yunting.service_delivery.providers.smpp_pdu import (
     UnbindResp,
     UnknownPdu,
     command_name,
+    decode_text,
     describe,
     encode,
     encode_text,
@@ -82,6 +86,7 @@ from yunting.service_delivery.providers.smpp_pdu import (
     is_response,
     parse_receipt,
     split_concatenated,
+    split_udh,
     with_sequence_number,
 )
 from yunting.service_delivery.providers.smpp_status import (
@@ -530,6 +535,7 @@ class SmppProvider:
         self._window = asyncio.Semaphore(config.window)
         self._receipt_slots = asyncio.Semaphore(config.receipt_concurrency)
         self._sink: ReceiptSink | None = None
+        self._replies: ReplySink | None = None
         self._links: list[_Link] = []
         self._transmitter: _Link | None = None
         self._receipt_tasks: set[asyncio.Task[None]] = set()
@@ -540,7 +546,7 @@ class SmppProvider:
         self._reference = 0  # the next concatenation reference
         self._started = False
 
-    async def start(self, receipts: ReceiptSink) -> None:
+    async def start(self, receipts: ReceiptSink, replies: ReplySink | None = None) -> None:
         """Connect and bind. Returns once the first bind attempt has finished: if the SMSC
         refuses the credentials, raises ``SmppBindError``; if it cannot be reached, logs and keeps
         retrying in the background (submissions fail as technical until bound)."""
@@ -548,6 +554,7 @@ class SmppProvider:
             raise RuntimeError("SmppProvider.start: already started")
         self._started = True
         self._sink = receipts
+        self._replies = replies
         cfg = self._config
         if cfg.bind_mode is BindMode.TRANSCEIVER:
             binds: list[tuple[type[BindTransceiver | BindTransmitter | BindReceiver], str]] = [
@@ -828,9 +835,11 @@ class SmppProvider:
             try:
                 if is_delivery_receipt(pdu):
                     await self._store_receipt(pdu)
+                elif self._replies is not None:
+                    await self._replies(mobile_originated(pdu, received_at=self._clock.now()))
                 else:
-                    # A reply from the handset (mobile-originated): the Provider port has no
-                    # place for it yet; acknowledged so the SMSC does not resend it forever.
+                    # Nobody to hand a reply from the handset to (a provider started without a
+                    # reply sink): acknowledged so the SMSC does not resend it forever.
                     logger.warning("smpp %s: ignoring a mobile-originated message", conn.label)
             except Exception:
                 logger.exception(
@@ -873,6 +882,28 @@ class SmppProvider:
             receipt.provider_id,
             extra={"provider_id": receipt.provider_id},
         )
+
+
+def mobile_originated(pdu: DeliverSm, *, received_at: datetime) -> Reply:
+    """A deliver_sm that is not a receipt, as a ``Reply``: the sender's number ("+" before it
+    when its type of number is international, §5.2.5), the text without its user data header
+    (one ``Reply`` per part of a concatenated message: each is acknowledged on its own), and
+    the PDU verbatim."""
+    sender = pdu.source_addr
+    if pdu.source_addr_ton == _TON_INTERNATIONAL and sender and not sender.startswith("+"):
+        sender = "+" + sender
+    octets = pdu.message_bytes
+    concat: Concatenation | None = None
+    if pdu.esm_class & ESM_CLASS_UDHI:
+        concat, octets = split_udh(octets)
+    return Reply(
+        channel=Channel.SMS,
+        sender=sender,
+        text=decode_text(octets, pdu.data_coding),
+        raw=_raw(pdu),
+        received_at=received_at,
+        part=f"{concat.reference}/{concat.sequence}/{concat.total}" if concat else "",
+    )
 
 
 def _raw(pdu: Pdu) -> str:

@@ -45,6 +45,7 @@ from yunting.service_delivery.ports import (
     FailureKind,
     ProviderError,
     ReceiptSink,
+    ReplySink,
     Submission,
 )
 from yunting.service_delivery.providers.smtp_status import (
@@ -208,10 +209,12 @@ class SmtpProvider:
         self._mail_from = b"FROM:<" + config.sender.encode("ascii") + b">"
         self._subjects: dict[str, bytes] = {}  # subject → its folded header line
 
-    async def start(self, receipts: ReceiptSink) -> None:
+    async def start(self, receipts: ReceiptSink, replies: ReplySink | None = None) -> None:
         if self._running:
             raise RuntimeError("SmtpProvider is already started")
-        # Kept so every provider has the same lifecycle; DSNs are not read here (module docstring).
+        # Kept so every provider has the same lifecycle; DSNs are not read here (module docstring),
+        # nor replies: they come by mail to the sender's mailbox, which is not ours to read.
+        del replies
         self._receipts = receipts
         if self._helo_hostname is None:
             self._helo_hostname = await asyncio.to_thread(socket.getfqdn)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ from yunting.service_delivery.errors import ServiceDeliveryError, ServiceNotFoun
 from yunting.service_delivery.model import ConsentTier
 from yunting.service_delivery.ports import Channel
 from yunting.service_delivery.proof import certificate_data, certificate_number
+from yunting.service_delivery.replies import replies_to_review
 from yunting.service_delivery.repository import DocumentRow, EventRow
 from yunting.service_delivery.service import (
     OrderView,
@@ -237,6 +239,10 @@ class ResendIn(BaseModel):
 
 class PostalIn(BaseModel):
     reason: str = Field(min_length=1, max_length=MAX_REASON)
+
+
+class ConfirmReplyIn(BaseModel):
+    note: str = Field(default="", max_length=MAX_REASON)
 
 
 class AttemptQueued(BaseModel):
@@ -647,6 +653,29 @@ async def postal(
     return Response(status_code=204)
 
 
+@router.post(
+    "/api/service/recipients/{recipient_id}/replies/{reply_id}/confirm",
+    status_code=204,
+    summary="Confirm that a recipient's reply acknowledges receipt",
+    description=(
+        "A reply the recipient sent back (an SMS from their handset: a REPLY_RECEIVED event whose "
+        "`detail` is `reply:<reply_id>`) is evidence, but does not serve by itself. A clerk who "
+        "reads it as confirming receipt records ACKNOWLEDGED at the time of the reply "
+        "(在线诉讼规则 第三十一条第二款第（一）项), naming the reply, its hash, the clerk and "
+        "`note`; the recipient is decided again. 404 for a reply not from this recipient, 409 "
+        "if already confirmed. Clerks only."
+    ),
+    response_class=Response,
+)
+async def confirm_reply(
+    recipient_id: UUID, reply_id: int, body: ConfirmReplyIn, staff: Staff, resources: Resources
+) -> Response:
+    await _delivery(resources).confirm_reply(
+        actor=staff.actor, recipient_id=recipient_id, reply_id=reply_id, note=body.note.strip()
+    )
+    return Response(status_code=204)
+
+
 @router.get(
     "/api/service/recipients/{recipient_id}/certificate.pdf",
     summary="The proof-of-service certificate (电子送达凭证)",
@@ -719,9 +748,13 @@ async def _order_context(resources: AppResources, staff: Any, order_id: UUID) ->
     events = await service.events(actor=staff.actor, order_id=order_id)
     panel = _panel(resources, view, await _court_code(resources, staff.actor))
     names = {r.id: r.name for r in view.recipients}
+    to_review = replies_to_review(events)
     return {
         "panel": panel,
         "events": events,
+        # REPLY_RECEIVED event id → reply id, for the replies no clerk has confirmed yet.
+        "replies_to_review": to_review,
+        "reviewing": {e.recipient_id for e in events if e.id in to_review},
         "recipient_names": names,
         "may_serve": _may_serve(staff),
         "channels": list(Channel),
@@ -746,17 +779,33 @@ async def order_live(
     )
 
 
-@page_router.post("/service/recipients/{recipient_id}/resend")
-async def resend_form(
-    recipient_id: UUID, request: Request, resources: Resources, staff: PageStaff
+async def _recipient_form(
+    request: Request,
+    resources: AppResources,
+    staff: Any,
+    recipient_id: UUID,
+    act: Callable[[FormData, Callable[..., str]], Awaitable[None]],
+    flash: str,
 ) -> Response:
+    """A clerk's form about one recipient on the order page: ``act(form, t)`` once the form's
+    CSRF token holds; back to the order page, with ``flash`` or with what went wrong."""
     form = await checked_form(request, staff)
     order_id = await _delivery(resources).order_of_recipient(
         actor=staff.actor, recipient_id=recipient_id
     )
-    channel_text = field(form, "channel")
-    t = translator(request)
     try:
+        await act(form, translator(request))
+    except (ServiceDeliveryError, HearingError, _FormError) as e:
+        return await _order_failure(request, resources, staff, order_id, e)
+    return done(f"/service/orders/{order_id}", resources, flash)
+
+
+@page_router.post("/service/recipients/{recipient_id}/resend")
+async def resend_form(
+    recipient_id: UUID, request: Request, resources: Resources, staff: PageStaff
+) -> Response:
+    async def act(form: FormData, t: Callable[..., str]) -> None:
+        channel_text = field(form, "channel")
         if channel_text not in {c.value for c in Channel}:
             raise _FormError(t("srv.error_channel"))
         attempt_id = await _delivery(resources).resend(
@@ -765,31 +814,45 @@ async def resend_form(
             channel=Channel(channel_text),
             fallback=field(form, "fallback") == "1",
         )
-    except (ServiceDeliveryError, HearingError, _FormError) as e:
-        return await _order_failure(request, resources, staff, order_id, e)
-    await _queue(resources, [attempt_id])
-    return done(f"/service/orders/{order_id}", resources, N_("flash.srv_resent"))
+        await _queue(resources, [attempt_id])
+
+    return await _recipient_form(
+        request, resources, staff, recipient_id, act, N_("flash.srv_resent")
+    )
 
 
 @page_router.post("/service/recipients/{recipient_id}/postal")
 async def postal_form(
     recipient_id: UUID, request: Request, resources: Resources, staff: PageStaff
 ) -> Response:
-    form = await checked_form(request, staff)
-    order_id = await _delivery(resources).order_of_recipient(
-        actor=staff.actor, recipient_id=recipient_id
-    )
-    reason = field(form, "reason").strip()
-    t = translator(request)
-    try:
+    async def act(form: FormData, t: Callable[..., str]) -> None:
+        reason = field(form, "reason").strip()
         if not reason or len(reason) > MAX_REASON:
             raise _FormError(t("srv.error_reason", limit=MAX_REASON))
         await _delivery(resources).request_postal(
             actor=staff.actor, recipient_id=recipient_id, reason=reason
         )
-    except (ServiceDeliveryError, HearingError, _FormError) as e:
-        return await _order_failure(request, resources, staff, order_id, e)
-    return done(f"/service/orders/{order_id}", resources, N_("flash.srv_postal"))
+
+    return await _recipient_form(
+        request, resources, staff, recipient_id, act, N_("flash.srv_postal")
+    )
+
+
+@page_router.post("/service/recipients/{recipient_id}/replies/{reply_id}/confirm")
+async def confirm_reply_form(
+    recipient_id: UUID, reply_id: int, request: Request, resources: Resources, staff: PageStaff
+) -> Response:
+    async def act(form: FormData, t: Callable[..., str]) -> None:
+        note = field(form, "note").strip()
+        if len(note) > MAX_REASON:
+            raise _FormError(t("srv.error_reason", limit=MAX_REASON))
+        await _delivery(resources).confirm_reply(
+            actor=staff.actor, recipient_id=recipient_id, reply_id=reply_id, note=note
+        )
+
+    return await _recipient_form(
+        request, resources, staff, recipient_id, act, N_("flash.srv_reply_confirmed")
+    )
 
 
 @page_router.get("/service/recipients/{recipient_id}/certificate.pdf")
