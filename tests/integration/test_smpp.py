@@ -24,6 +24,7 @@ from yunting.service_delivery.ports import (
     Receipt,
     ReceiptSink,
     ReceiptStatus,
+    Reply,
     Submission,
 )
 from yunting.service_delivery.providers.smpp import (
@@ -36,6 +37,8 @@ from yunting.service_delivery.providers.smpp import (
 from yunting.service_delivery.providers.smpp_pdu import (
     CommandStatus,
     DataCoding,
+    DeliverSm,
+    DeliverSmResp,
     EnquireLink,
     EnquireLinkResp,
     GenericNack,
@@ -477,3 +480,61 @@ async def test_thousands_of_messages_and_receipts_get_through(peer: SmppPeer, si
         )
         await peer.wait_until(lambda: peer.receipts_acked == n, timeout=60)
     assert {r.provider_id for r in sink.receipts} == {a.provider_id for a in accepted}
+
+
+def handset_reply(seq: int) -> DeliverSm:
+    return DeliverSm(
+        sequence_number=seq,
+        source_addr_ton=1,
+        source_addr_npi=1,
+        source_addr=PHONE[1:],
+        destination_addr="106900001",
+        data_coding=DataCoding.UCS2,
+        short_message="收到".encode("utf-16-be"),
+    )
+
+
+async def test_a_reply_is_handed_to_the_reply_sink_and_answered_only_once_stored(
+    peer: SmppPeer, sink: Sink
+) -> None:
+    replies: list[Reply] = []
+    failures = [RuntimeError("database unavailable")]
+
+    async def reply_sink(reply: Reply) -> None:
+        if failures:
+            raise failures.pop()
+        replies.append(reply)
+
+    provider = SmppProvider(config(peer), clock=FrozenClock(NOW))
+    await provider.start(sink, reply_sink)
+    try:
+        await peer.wait_until(lambda: peer.bound_sessions != [])
+        # Not stored: the SMSC is asked to deliver it again (§5.1.3 ESME_RX_T_APPN).
+        refused = await peer.request(handset_reply)
+        assert isinstance(refused, DeliverSmResp)
+        assert refused.command_status == CommandStatus.ESME_RX_T_APPN
+        assert replies == []
+        taken = await peer.request(handset_reply)
+        assert isinstance(taken, DeliverSmResp)
+        assert taken.command_status == CommandStatus.ESME_ROK
+    finally:
+        await provider.stop()
+    (reply,) = replies
+    assert (reply.channel, reply.sender, reply.text, reply.received_at) == (
+        Channel.SMS,
+        PHONE,
+        "收到",
+        NOW,
+    )
+    assert sink.calls == 0  # not a receipt
+
+
+async def test_without_a_reply_sink_a_reply_is_acknowledged_and_dropped(
+    peer: SmppPeer, sink: Sink
+) -> None:
+    async with running(config(peer), sink):
+        await peer.wait_until(lambda: peer.bound_sessions != [])
+        answer = await peer.request(handset_reply)
+        assert isinstance(answer, DeliverSmResp)
+        assert answer.command_status == CommandStatus.ESME_ROK
+    assert sink.calls == 0

@@ -843,7 +843,7 @@ class SmppProvider:
                     logger.warning("smpp %s: ignoring a mobile-originated message", conn.label)
             except Exception:
                 logger.exception(
-                    "smpp %s: storing a receipt failed; asking for redelivery", conn.label
+                    "smpp %s: storing a receipt or reply failed; asking for redelivery", conn.label
                 )
                 status = CommandStatus.ESME_RX_T_APPN
         try:
