@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from yunting.infra.ledger.canonical import canonical_json
 from yunting.service_delivery.ports import Channel, MessagePurpose, Reply
 from yunting.web.deps import Resources
-from yunting.web.render import locale_of, render
-from yunting.web.routes.pages import double_submit_token, secure_cookies
+from yunting.web.render import render
+from yunting.web.routes.pages import double_submit_token, secure_cookies, translator
 
 router = APIRouter(tags=["development"])
 
@@ -98,11 +98,7 @@ async def outbox_reply(
     """The handset of an SMS in the outbox writes back: handed to electronic service's reply
     sink exactly as the SMPP provider hands a mobile-originated deliver_sm, the outbox message
     and the text standing in for the PDU."""
-    locale = locale_of(request)
-
-    def t(key: str, **params: object) -> str:
-        return resources.translator.gettext(locale, key, **params)
-
+    t = translator(request)
     cookie = request.cookies.get(OUTBOX_CSRF_COOKIE, "")
     if not (cookie and hmac.compare_digest(csrf_token.encode(), cookie.encode())):
         return await _page(request, resources, error=t("outbox.error_form"), status=403)

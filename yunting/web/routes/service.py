@@ -55,6 +55,7 @@ from yunting.web.resources import AppResources
 from yunting.web.routes.pages import (
     N_,
     PageStaff,
+    Translate,
     checked_form,
     court_tz,
     done,
@@ -784,7 +785,7 @@ async def _recipient_form(
     resources: AppResources,
     staff: Any,
     recipient_id: UUID,
-    act: Callable[[FormData, Callable[..., str]], Awaitable[None]],
+    act: Callable[[FormData, Translate], Awaitable[None]],
     flash: str,
 ) -> Response:
     """A clerk's form about one recipient on the order page: ``act(form, t)`` once the form's
@@ -804,7 +805,7 @@ async def _recipient_form(
 async def resend_form(
     recipient_id: UUID, request: Request, resources: Resources, staff: PageStaff
 ) -> Response:
-    async def act(form: FormData, t: Callable[..., str]) -> None:
+    async def act(form: FormData, t: Translate) -> None:
         channel_text = field(form, "channel")
         if channel_text not in {c.value for c in Channel}:
             raise _FormError(t("srv.error_channel"))
@@ -825,7 +826,7 @@ async def resend_form(
 async def postal_form(
     recipient_id: UUID, request: Request, resources: Resources, staff: PageStaff
 ) -> Response:
-    async def act(form: FormData, t: Callable[..., str]) -> None:
+    async def act(form: FormData, t: Translate) -> None:
         reason = field(form, "reason").strip()
         if not reason or len(reason) > MAX_REASON:
             raise _FormError(t("srv.error_reason", limit=MAX_REASON))
@@ -842,7 +843,7 @@ async def postal_form(
 async def confirm_reply_form(
     recipient_id: UUID, reply_id: int, request: Request, resources: Resources, staff: PageStaff
 ) -> Response:
-    async def act(form: FormData, t: Callable[..., str]) -> None:
+    async def act(form: FormData, t: Translate) -> None:
         note = field(form, "note").strip()
         if len(note) > MAX_REASON:
             raise _FormError(t("srv.error_reason", limit=MAX_REASON))
