@@ -1140,3 +1140,11 @@ async def test_replies_match_national_numbers_and_keep_parts_and_strangers(
     await pipeline.assert_in_ledger(events)
     async with pipeline.db.read() as conn:
         assert [r.text for r in await repo.unmatched_replies(conn, limit=10)] == ["STOP", "hello"]
+    # A reply stored unmatched is nobody's to confirm: not this recipient's.
+    with pytest.raises(ServiceNotFoundError):
+        await pipeline.service.confirm_reply(
+            actor=pipeline.world.clerk_actor,
+            recipient_id=replies[0].recipient_id,  # type: ignore[arg-type]
+            reply_id=replies[2].id,
+            note="",
+        )

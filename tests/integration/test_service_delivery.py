@@ -255,6 +255,13 @@ async def test_the_sweeper_takes_back_an_attempt_a_dead_worker_held(
         service, world, tmp_path, person(ConsentTier.TIER1, channels=(Channel.SMS,))
     )
     (attempt_id,) = attempts
+    async with database.read() as conn:
+        ordered = await repo.get_attempt(conn, attempt_id)  # type: ignore[arg-type]
+    # Stored as queued with the order (the caller queues it): the sweeper leaves it alone
+    # until the queue must have lost it.
+    assert ordered is not None
+    assert ordered.queued_at == clock.now()
+    assert (await service.sweep())[0] == []
     async with database.transaction() as conn:
         assert await repo.claim_attempts(conn, [attempt_id], now=clock.now())  # type: ignore[list-item]
     # The worker died here. Nothing to do until the send timeout has passed.

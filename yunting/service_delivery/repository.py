@@ -714,13 +714,11 @@ async def latest_attempt_to(
     return None if row is None else _row(AttemptRow, row)
 
 
-async def replies_of_recipient(conn: AsyncConnection, recipient_id: UUID) -> list[ReplyRow]:
-    rows = await conn.execute(
-        select(inbound_replies)
-        .where(inbound_replies.c.recipient_id == recipient_id)
-        .order_by(inbound_replies.c.id)
-    )
-    return _rows(ReplyRow, rows)
+async def get_reply(conn: AsyncConnection, reply_id: int) -> ReplyRow | None:
+    row = (
+        await conn.execute(select(inbound_replies).where(inbound_replies.c.id == reply_id))
+    ).first()
+    return None if row is None else _row(ReplyRow, row)
 
 
 async def unmatched_replies(conn: AsyncConnection, *, limit: int) -> list[ReplyRow]:

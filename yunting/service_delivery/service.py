@@ -354,7 +354,7 @@ class ServiceDeliveryService:
                         f"{spec.name} has no {channel.value} address", field=_ADDRESS_FIELD[channel]
                     )
                 attempt_rows.append(
-                    self._new_attempt(recipient_id, order_id, channel, address, now)
+                    self._new_attempt(recipient_id, order_id, channel, address, now, queued=True)
                 )
         async with self._db.transaction() as conn:
             document = await repo.get_document(conn, document_id)
@@ -420,7 +420,6 @@ class ServiceDeliveryService:
                 for a in attempt_rows
             ]
             await self._record(conn, events)
-            await repo.mark_queued(conn, [a.id for a in attempt_rows], now=now)
         logger.info(
             "service order %s: %d recipients, %d attempts",
             order_id,
@@ -440,7 +439,11 @@ class ServiceDeliveryService:
         try_no: int = 1,
         retry_of: UUID | None = None,
         not_before: datetime | None = None,
+        queued: bool = False,
     ) -> repo.AttemptRow:
+        """A new attempt row. ``queued``: the caller puts it on the queue once the row is
+        committed, so it is stored as queued now (the sweeper leaves it to the queue); a retry
+        waiting for its backoff is not, and the sweeper queues it when due."""
         attempt_id = uuid.uuid4()
         return repo.AttemptRow(
             id=attempt_id,
@@ -454,7 +457,7 @@ class ServiceDeliveryService:
             not_before=not_before or now,
             message_id=f"<{attempt_id}@{self._message_domain()}>",
             provider_id=None,
-            queued_at=None,
+            queued_at=now if queued else None,
             sending_since=None,
             sent_at=None,
             final_at=None,
@@ -689,7 +692,8 @@ class ServiceDeliveryService:
             await self._record(conn, events)
             # A receipt may have overtaken the provider's answer (SMPP out of order).
             overtaken = await repo.unapplied_receipts_for(conn, answered)
-            statuses |= await self._apply_receipts(conn, overtaken, now)
+            statuses |= await self._apply_receipts(conn, overtaken, now, decide=False)
+            # One decision per recipient, on everything this transaction recorded.
             await self._decide_many(
                 conn, {access.attempt.recipient_id: access.case.id for access, _ in sent}
             )
@@ -787,10 +791,16 @@ class ServiceDeliveryService:
         return [None] * len(receipts)
 
     async def _apply_receipts(
-        self, conn: AsyncConnection, receipts: Sequence[repo.ReceiptRow], now: datetime
+        self,
+        conn: AsyncConnection,
+        receipts: Sequence[repo.ReceiptRow],
+        now: datetime,
+        *,
+        decide: bool = True,
     ) -> dict[UUID, AttemptStatus]:
         """Apply stored receipts, in order, to their attempts where known (locked here) and
-        decide their recipients. Returns each touched attempt's status afterwards."""
+        decide their recipients (unless ``decide`` is false: the caller decides them after it
+        has recorded more). Returns each touched attempt's status afterwards."""
         found = await repo.attempts_by_provider_ids(
             conn, [(r.channel, r.provider_id) for r in receipts]
         )
@@ -853,9 +863,10 @@ class ServiceDeliveryService:
         await repo.insert_attempts(conn, retries)
         await self._record(conn, events)
         await repo.update_receipts(conn, applied)
-        await self._decide_many(
-            conn, {attempts[a].recipient_id: case_ids[attempts[a].order_id] for a in statuses}
-        )
+        if decide:
+            await self._decide_many(
+                conn, {attempts[a].recipient_id: case_ids[attempts[a].order_id] for a in statuses}
+            )
         return statuses
 
     # Sweeper -----------------------------------------------------------------------------------
@@ -1094,15 +1105,8 @@ class ServiceDeliveryService:
         now = self._clock.now()
         async with self._db.transaction() as conn:
             recipient, order, case = await self._served_by(conn, actor, recipient_id)
-            reply = next(
-                (
-                    r
-                    for r in await repo.replies_of_recipient(conn, recipient.id)
-                    if r.id == reply_id
-                ),
-                None,
-            )
-            if reply is None:
+            reply = await repo.get_reply(conn, reply_id)
+            if reply is None or reply.recipient_id != recipient.id:
                 raise ServiceNotFoundError("no such reply from this recipient")
             ref = replies.reply_ref(reply.id)
             events = await repo.recipient_events(conn, recipient.id)
@@ -1164,6 +1168,7 @@ class ServiceDeliveryService:
                 now,
                 try_no=max((a.try_no for a in same), default=0) + 1,
                 retry_of=attempts[-1].id if attempts else None,
+                queued=True,
             )
             await repo.insert_attempts(conn, [attempt])
             kind = EvidenceKind.FALLBACK_INITIATED if fallback else EvidenceKind.SUBMISSION_ACCEPTED
@@ -1186,7 +1191,6 @@ class ServiceDeliveryService:
                     )
                 ],
             )
-            await repo.mark_queued(conn, [attempt.id], now=now)
         return attempt.id
 
     async def request_postal(self, *, actor: Actor, recipient_id: UUID, reason: str) -> None:
