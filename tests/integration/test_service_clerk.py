@@ -9,7 +9,7 @@ import asyncio
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
@@ -366,9 +366,8 @@ async def test_documents_and_orders_refuse_bad_input_and_wrong_roles(
     assert (await api.client.get("/api/service/dashboard")).status_code == 401
 
 
-async def test_a_clerk_confirms_an_sms_reply_from_the_order_page(
-    api: Api, clerk: dict[str, str]
-) -> None:
+async def tier2_sms_recipient(api: Api, clerk: dict[str, str]) -> tuple[str, str]:
+    """An order serving one tier-2 recipient by SMS, its message delivered: (order, recipient)."""
     case_id = await make_case(api, clerk)
     document = (await upload(api, case_id, clerk)).json()
     order = {
@@ -391,8 +390,14 @@ async def test_a_clerk_confirms_an_sms_reply_from_the_order_page(
     body = await wait_for(
         api, order_id, lambda b: b["recipients"][0]["channels"][0]["status"] == "delivered", clerk
     )
-    recipient_id = body["recipients"][0]["id"]
     assert body["recipients"][0]["served_at"] is None  # tier 2: arrival does not serve
+    return order_id, body["recipients"][0]["id"]
+
+
+async def test_a_clerk_confirms_an_sms_reply_from_the_order_page(
+    api: Api, clerk: dict[str, str]
+) -> None:
+    order_id, recipient_id = await tier2_sms_recipient(api, clerk)
 
     # The handset answers, as the SMSC hands it to the provider's reply sink.
     service = api.app.state.resources.delivery.service
@@ -453,3 +458,49 @@ async def test_a_clerk_confirms_an_sms_reply_from_the_order_page(
     judge = await api.sign_in("judge", "judge-password")
     judge_headers = {**bearer(judge), "X-CSRF-Token": judge["csrf_token"]}
     assert (await api.client.post(api_path, json={}, headers=judge_headers)).status_code == 403
+
+
+async def test_a_concatenated_sms_reply_is_confirmed_as_one_message(
+    api: Api, clerk: dict[str, str]
+) -> None:
+    order_id, recipient_id = await tier2_sms_recipient(api, clerk)
+    service = api.app.state.resources.delivery.service
+    first_at = datetime.now(UTC).replace(microsecond=0)
+    # A long reply in two parts; the operator hands over the second one first.
+    for text, part, seconds in (("判决书，谢谢", "17/2/2", 0), ("我已收到", "17/1/2", 3)):
+        await service.ingest_reply(
+            Reply(
+                channel=Channel.SMS,
+                sender="+8613900139000",
+                text=text,
+                raw=f"deliver_sm {part}",
+                received_at=first_at + timedelta(seconds=seconds),
+                part=part,
+            )
+        )
+    body = await wait_for(api, order_id, lambda b: True, clerk)
+    replied = [e for e in body["events"] if e["kind"] == "REPLY_RECEIVED"]
+    assert [e["summary"] for e in replied] == ["[2/2] 判决书，谢谢", "[1/2] 我已收到"]
+    first_id, second_id = (int(e["detail"].removeprefix("reply:")) for e in replied)
+
+    # One form, for the whole message, named by the part stored first.
+    await api.sign_in("clerk", "clerk-password")
+    page = await api.client.get(f"/service/orders/{order_id}")
+    assert page.text.count('class="srv-reply-confirm"') == 1
+    assert f'action="/service/recipients/{recipient_id}/replies/{first_id}/confirm"' in page.text
+    assert "整条回复（共 2 段，已收到 2 段）：</strong> 我已收到判决书，谢谢" in page.text
+
+    # Confirming it by either part confirms the message once.
+    path = f"/api/service/recipients/{recipient_id}/replies/{{}}/confirm"
+    confirmed = await api.client.post(path.format(second_id), json={}, headers=clerk)
+    assert confirmed.status_code == 204, confirmed.text
+    again = await api.client.post(path.format(first_id), json={}, headers=clerk)
+    assert again.status_code == 409
+    body = await wait_for(api, order_id, lambda b: True, clerk)
+    (acknowledged,) = [e for e in body["events"] if e["kind"] == "ACKNOWLEDGED"]
+    assert acknowledged["detail"] == f"reply:{first_id}"
+    # Served when the message was all there: when its last part arrived.
+    served_at = datetime.fromisoformat(body["recipients"][0]["served_at"])
+    assert served_at == first_at + timedelta(seconds=3)
+    page = await api.client.get(f"/service/orders/{order_id}")
+    assert 'class="srv-reply-confirm"' not in page.text

@@ -721,6 +721,18 @@ async def get_reply(conn: AsyncConnection, reply_id: int) -> ReplyRow | None:
     return None if row is None else _row(ReplyRow, row)
 
 
+async def replies_of_recipients(conn: AsyncConnection, recipient_ids: list[UUID]) -> list[ReplyRow]:
+    """The replies matched to these recipients, in the order stored."""
+    if not recipient_ids:
+        return []
+    rows = await conn.execute(
+        select(inbound_replies)
+        .where(inbound_replies.c.recipient_id.in_(sorted(set(recipient_ids))))
+        .order_by(inbound_replies.c.id)
+    )
+    return _rows(ReplyRow, rows)
+
+
 async def unmatched_replies(conn: AsyncConnection, *, limit: int) -> list[ReplyRow]:
     """Replies no attempt answers to (a number we never sent to), newest first."""
     rows = await conn.execute(

@@ -521,6 +521,24 @@ class ServiceDeliveryService:
             await self._case(conn, actor, order.case_id, Permission.CASE_VIEW)
             return await repo.list_events(conn, order_id=order_id, recipient_id=recipient_id)
 
+    async def reply_messages(self, *, actor: Actor, order_id: UUID) -> dict[int, replies.Message]:
+        """Reply id → its message (``replies.messages``), for the replies of the order's
+        recipients."""
+        async with self._db.read() as conn:
+            order = await repo.get_order(conn, order_id)
+            if order is None:
+                raise ServiceNotFoundError("no such service order")
+            await self._case(conn, actor, order.case_id, Permission.CASE_VIEW)
+            recipients = await repo.list_recipients(conn, [order_id])
+            stored = await repo.replies_of_recipients(conn, [r.id for r in recipients])
+        by_recipient: dict[UUID | None, list[repo.ReplyRow]] = {}
+        for reply in stored:
+            by_recipient.setdefault(reply.recipient_id, []).append(reply)
+        found: dict[int, replies.Message] = {}
+        for of_one in by_recipient.values():
+            found |= replies.messages(of_one)
+        return found
+
     async def order_of_recipient(self, *, actor: Actor, recipient_id: UUID) -> UUID:
         """The order a recipient belongs to, if ``actor`` may see it."""
         async with self._db.read() as conn:
@@ -1108,7 +1126,13 @@ class ServiceDeliveryService:
             reply = await repo.get_reply(conn, reply_id)
             if reply is None or reply.recipient_id != recipient.id:
                 raise ServiceNotFoundError("no such reply from this recipient")
-            ref = replies.reply_ref(reply.id)
+            # A part of a concatenated SMS is confirmed with the whole message (what arrived).
+            message = (
+                replies.messages(await repo.replies_of_recipients(conn, [recipient.id]))[reply.id]
+                if reply.part
+                else replies.Message(parts=(reply,), total=1)
+            )
+            ref = replies.reply_ref(message.first_id)
             events = await repo.recipient_events(conn, recipient.id)
             if any(e.kind == EvidenceKind.ACKNOWLEDGED and e.detail == ref for e in events):
                 raise ServiceConflictError("this reply was already confirmed")
@@ -1119,16 +1143,11 @@ class ServiceDeliveryService:
                         order_id=order.id,
                         case_id=case.id,
                         kind=EvidenceKind.ACKNOWLEDGED,
-                        at=reply.received_at,
+                        at=message.received_at,
                         raw=replies.confirmation(
-                            reply_id=reply.id,
-                            reply_sha256=reply.sha256,
-                            text=reply.text,
-                            confirmed_by=actor.id,
-                            confirmed_at=now,
-                            note=note,
+                            message=message, confirmed_by=actor.id, confirmed_at=now, note=note
                         ),
-                        summary=reply.text[:300],
+                        summary=message.text[:300],
                         recipient_id=recipient.id,
                         attempt_id=reply.attempt_id,
                         channel=reply.channel,

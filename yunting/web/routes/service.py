@@ -663,8 +663,10 @@ async def postal(
         "`detail` is `reply:<reply_id>`) is evidence, but does not serve by itself. A clerk who "
         "reads it as confirming receipt records ACKNOWLEDGED at the time of the reply "
         "(在线诉讼规则 第三十一条第二款第（一）项), naming the reply, its hash, the clerk and "
-        "`note`; the recipient is decided again. 404 for a reply not from this recipient, 409 "
-        "if already confirmed. Clerks only."
+        "`note`; the recipient is decided again. A part of a concatenated SMS confirms the "
+        "whole message (the parts that arrived, joined; at the time of the last one; known by "
+        "the part stored first). 404 for a reply not from this recipient, 409 if already "
+        "confirmed. Clerks only."
     ),
     response_class=Response,
 )
@@ -749,12 +751,20 @@ async def _order_context(resources: AppResources, staff: Any, order_id: UUID) ->
     events = await service.events(actor=staff.actor, order_id=order_id)
     panel = _panel(resources, view, await _court_code(resources, staff.actor))
     names = {r.id: r.name for r in view.recipients}
-    to_review = replies_to_review(events)
+    messages = await service.reply_messages(actor=staff.actor, order_id=order_id)
+    # REPLY_RECEIVED event id → its message's reply id, for the messages no clerk has
+    # confirmed yet; the form to confirm one is on the event of its first part.
+    to_review = replies_to_review(events, messages)
+    confirm_on: dict[int, int] = {}
+    for event_id, reply_id in to_review.items():
+        if reply_id not in confirm_on.values():
+            confirm_on[event_id] = reply_id
     return {
         "panel": panel,
         "events": events,
-        # REPLY_RECEIVED event id → reply id, for the replies no clerk has confirmed yet.
         "replies_to_review": to_review,
+        "confirm_on": confirm_on,
+        "messages": messages,
         "reviewing": {e.recipient_id for e in events if e.id in to_review},
         "recipient_names": names,
         "may_serve": _may_serve(staff),
