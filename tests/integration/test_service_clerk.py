@@ -394,23 +394,28 @@ async def tier2_sms_recipient(api: Api, clerk: dict[str, str]) -> tuple[str, str
     return order_id, body["recipients"][0]["id"]
 
 
+async def handset_replies(api: Api, text: str, *, at: datetime, part: str = "") -> None:
+    """The tier-2 recipient's handset answers, as the SMSC hands it to the reply sink."""
+    await api.app.state.resources.delivery.service.ingest_reply(
+        Reply(
+            channel=Channel.SMS,
+            sender="+8613900139000",
+            text=text,
+            raw=f"deliver_sm {part or 'single'}",
+            received_at=at,
+            part=part,
+        )
+    )
+
+
 async def test_a_clerk_confirms_an_sms_reply_from_the_order_page(
     api: Api, clerk: dict[str, str]
 ) -> None:
     order_id, recipient_id = await tier2_sms_recipient(api, clerk)
 
     # The handset answers, as the SMSC hands it to the provider's reply sink.
-    service = api.app.state.resources.delivery.service
     replied_at = datetime.now(UTC).replace(microsecond=0)
-    await service.ingest_reply(
-        Reply(
-            channel=Channel.SMS,
-            sender="+8613900139000",
-            text="收到了",
-            raw="deliver_sm … pdu=00",
-            received_at=replied_at,
-        )
-    )
+    await handset_replies(api, "收到了", at=replied_at)
     body = await wait_for(api, order_id, lambda b: True, clerk)
     (replied,) = [e for e in body["events"] if e["kind"] == "REPLY_RECEIVED"]
     assert (replied["summary"], replied["recipient_id"]) == ("收到了", recipient_id)
@@ -464,20 +469,10 @@ async def test_a_concatenated_sms_reply_is_confirmed_as_one_message(
     api: Api, clerk: dict[str, str]
 ) -> None:
     order_id, recipient_id = await tier2_sms_recipient(api, clerk)
-    service = api.app.state.resources.delivery.service
     first_at = datetime.now(UTC).replace(microsecond=0)
     # A long reply in two parts; the operator hands over the second one first.
     for text, part, seconds in (("判决书，谢谢", "17/2/2", 0), ("我已收到", "17/1/2", 3)):
-        await service.ingest_reply(
-            Reply(
-                channel=Channel.SMS,
-                sender="+8613900139000",
-                text=text,
-                raw=f"deliver_sm {part}",
-                received_at=first_at + timedelta(seconds=seconds),
-                part=part,
-            )
-        )
+        await handset_replies(api, text, at=first_at + timedelta(seconds=seconds), part=part)
     body = await wait_for(api, order_id, lambda b: True, clerk)
     replied = [e for e in body["events"] if e["kind"] == "REPLY_RECEIVED"]
     assert [e["summary"] for e in replied] == ["[2/2] 判决书，谢谢", "[1/2] 我已收到"]
