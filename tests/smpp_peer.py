@@ -56,6 +56,7 @@ from yunting.service_delivery.providers.smpp_pdu import (
     UnbindResp,
     decode_text,
     encode,
+    encode_text,
     find_tlv,
     is_response,
     receipt_text,
@@ -565,6 +566,24 @@ class SmppPeer:
 
         handle = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(handle)
+
+
+def mobile_originated(
+    seq: int, text: str, *, sender: str, ton: int = 1, udh: bytes = b""
+) -> DeliverSm:
+    """A mobile-originated deliver_sm, as an SMSC hands over what the handset at ``sender``
+    wrote back (``udh``: one part of a concatenated message)."""
+    encoded = encode_text(text)
+    return DeliverSm(
+        sequence_number=seq,
+        source_addr_ton=ton,
+        source_addr_npi=1,
+        source_addr=sender,
+        destination_addr="106900001",
+        esm_class=ESM_CLASS_UDHI if udh else 0,
+        data_coding=encoded.data_coding,
+        short_message=udh + encoded.octets,
+    )
 
 
 def _copy(job: _ReceiptJob) -> _ReceiptJob:

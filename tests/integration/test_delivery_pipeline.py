@@ -34,7 +34,7 @@ from redis.exceptions import ResponseError
 from sqlalchemy import func, select
 
 from tests.integration.conftest import CourtWorld
-from tests.smpp_peer import Behaviour, SmppPeer
+from tests.smpp_peer import Behaviour, SmppPeer, mobile_originated
 from tests.smtp_server import SmtpTestServer
 from yunting.hearing.errors import PermissionDeniedError
 from yunting.infra.clock import FrozenClock
@@ -62,7 +62,6 @@ from yunting.service_delivery.ports import Channel
 from yunting.service_delivery.providers.smpp import SmppProvider
 from yunting.service_delivery.providers.smpp_pdu import (
     ESM_CLASS_DELIVERY_RECEIPT,
-    ESM_CLASS_UDHI,
     CommandId,
     CommandStatus,
     DeliverSm,
@@ -77,7 +76,6 @@ from yunting.service_delivery.providers.smpp_pdu import (
     decode,
     describe,
     encode,
-    encode_text,
     receipt_text,
 )
 from yunting.service_delivery.providers.smtp import SmtpProvider
@@ -985,19 +983,8 @@ async def test_the_worker_goes_on_when_the_queue_stream_is_lost_or_broken(
 def reply_pdu(
     seq: int, text: str, *, sender: str = PHONE[1:], ton: int = 1, udh: bytes = b""
 ) -> DeliverSm:
-    """A mobile-originated deliver_sm: what the handset at ``sender`` wrote back (``udh``: one
-    part of a concatenated message)."""
-    encoded = encode_text(text)
-    return DeliverSm(
-        sequence_number=seq,
-        source_addr_ton=ton,
-        source_addr_npi=1,
-        source_addr=sender,
-        destination_addr="106900001",
-        esm_class=ESM_CLASS_UDHI if udh else 0,
-        data_coding=encoded.data_coding,
-        short_message=udh + encoded.octets,
-    )
+    """What the recipient's handset (or ``sender``) wrote back."""
+    return mobile_originated(seq, text, sender=sender, ton=ton, udh=udh)
 
 
 async def stored_replies(pipeline: Pipeline) -> list[repo.ReplyRow]:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.smpp_peer import Behaviour, SmppPeer
+from tests.smpp_peer import Behaviour, SmppPeer, mobile_originated
 from yunting.infra.clock import FrozenClock
 from yunting.service_delivery.ports import (
     Channel,
@@ -483,15 +483,7 @@ async def test_thousands_of_messages_and_receipts_get_through(peer: SmppPeer, si
 
 
 def handset_reply(seq: int) -> DeliverSm:
-    return DeliverSm(
-        sequence_number=seq,
-        source_addr_ton=1,
-        source_addr_npi=1,
-        source_addr=PHONE[1:],
-        destination_addr="106900001",
-        data_coding=DataCoding.UCS2,
-        short_message="收到".encode("utf-16-be"),
-    )
+    return mobile_originated(seq, "收到", sender=PHONE[1:])
 
 
 async def test_a_reply_is_handed_to_the_reply_sink_and_answered_only_once_stored(
